@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ProjectTenantsConfig(AppConfig):
+    name = "apps.projects.tenants"
+    label = "project_tenants"
+    verbose_name = "Tenant registry (projects service)"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ShortenerConfig(AppConfig):
+    name = "apps.shortener"
+    label = "shortener"

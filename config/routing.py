@@ -1,0 +1,3 @@
+"""WebSocket routes of the projects service."""
+
+websocket_urlpatterns: list = []

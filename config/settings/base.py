@@ -1,0 +1,122 @@
+"""Settings every service shares. A service module imports these and names itself.
+
+Configuration comes from environment variables (see config/env.py); each has a
+development default that works on a machine where `make up` found or started the
+backing servers.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+
+from config.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY", dev_default="dev-insecure-secret-key", debug=DEBUG)
+
+# The apex domain: tenants live at <slug>.<BASE_DOMAIN>.
+BASE_DOMAIN = env_str("BASE_DOMAIN", "localhost")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [BASE_DOMAIN, f".{BASE_DOMAIN}", "127.0.0.1", "testserver"])
+
+# Backing servers. POSTGRES_URL names a server; each service keeps its own database on it
+# unless DATABASE_URL names one outright.
+POSTGRES_URL = env_str("POSTGRES_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+BROKER_URL = env_str("BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+MONGO_URL = env_str("MONGO_URL", "mongodb://127.0.0.1:27017")
+# Lets two stacks share one server (the e2e stack uses "e2e_"): identity -> e2e_identity.
+DB_NAME_PREFIX = env_str("DB_NAME_PREFIX", "")
+# Lets parallel test runs on one server keep apart (test_identity_a, test_identity_b...).
+TEST_DB_SUFFIX = env_str("TEST_DB_SUFFIX", "")
+
+# Where the other services answer, for the few synchronous calls between them.
+SERVICE_URLS = {
+    "identity": env_str("IDENTITY_URL", "http://127.0.0.1:8001"),
+    "tenancy": env_str("TENANCY_URL", "http://127.0.0.1:8002"),
+    "projects": env_str("PROJECTS_URL", "http://127.0.0.1:8003"),
+    "shortener": env_str("SHORTENER_URL", "http://127.0.0.1:8004"),
+    "analytics": env_str("ANALYTICS_URL", "http://127.0.0.1:8005"),
+}
+READINESS_TIMEOUT = env_float("READINESS_TIMEOUT", 2.0)
+
+
+def database_for(service: str, *, engine: str = "django.db.backends.postgresql") -> dict:
+    """The service's own PostgreSQL database, as a DATABASES entry."""
+    url = env_str("DATABASE_URL", f"{POSTGRES_URL}/{DB_NAME_PREFIX}{service}")
+    config = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True)
+    config["ENGINE"] = engine
+    config["TEST"] = {"NAME": f"test_{config['NAME']}{TEST_DB_SUFFIX}"}
+    return config
+
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.staticfiles",
+    "apps.common",
+]
+# Services with a PostgreSQL database add "apps.events" (the outbox and processed events).
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "apps.common.middleware.RequestIdMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "svc",
+    }
+}
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / ".data" / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+USE_X_FORWARDED_HOST = True
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "ts", "levelname": "level", "name": "logger"},
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

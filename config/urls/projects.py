@@ -1,0 +1,20 @@
+from django.http import HttpRequest, JsonResponse
+from django.urls import path
+
+from apps.common.ninja import platform_api
+from config.urls.common import handler404, handler500, urlpatterns as common_urls
+
+__all__ = ["handler404", "handler500", "urlpatterns"]
+
+api = platform_api(title="Projects", urls_namespace="projects-api")
+
+
+def openapi(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(api.get_openapi_schema())
+
+
+urlpatterns = [
+    *common_urls,
+    path("openapi.json", openapi, name="openapi"),
+    path("api/", api.urls),
+]

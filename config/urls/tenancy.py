@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import path
+from drf_spectacular.views import SpectacularJSONAPIView
+
+from config.urls.common import handler404, handler500, urlpatterns as common_urls
+
+__all__ = ["handler404", "handler500", "urlpatterns"]
+
+urlpatterns = [
+    *common_urls,
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
+    path("admin/", admin.site.urls),
+]
