@@ -8,12 +8,15 @@ backing servers.
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_float, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
+# The demo tenant and login (CONTRACT.md) exist only where this is on; production refuses them.
+DEMO_SEED_ALLOWED = env_bool("DEMO_SEED_ALLOWED", DEBUG)
 SECRET_KEY = env_secret("DJANGO_SECRET_KEY", dev_default="dev-insecure-secret-key", debug=DEBUG)
 
 # The apex domain: tenants live at <slug>.<BASE_DOMAIN>.
@@ -40,6 +43,12 @@ SERVICE_URLS = {
     "analytics": env_str("ANALYTICS_URL", "http://127.0.0.1:8005"),
 }
 READINESS_TIMEOUT = env_float("READINESS_TIMEOUT", 2.0)
+
+# Tokens: identity signs them; the gateway and every service verify them (apps/common/auth.py).
+JWT_ISSUER = env_str("JWT_ISSUER", "kanban-identity")
+JWT_AUDIENCE = env_str("JWT_AUDIENCE", "kanban-platform")
+# Service-to-service calls carry this in X-Internal-Token; the gateway never routes /internal/.
+INTERNAL_API_TOKEN = env_secret("INTERNAL_API_TOKEN", dev_default="dev-internal-token", debug=DEBUG)
 
 
 def database_for(service: str, *, engine: str = "django.db.backends.postgresql") -> dict:
@@ -120,3 +129,37 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# Events (apps/events, docs/events.md) -------------------------------------------------------
+EVENTS_BROKER_URL = env_str("EVENTS_BROKER_URL", BROKER_URL)
+# Names are settings so that tests and parallel stacks can keep their own exchange and queues.
+EVENTS_EXCHANGE = env_str("EVENTS_EXCHANGE", "platform.events")
+EVENTS_QUEUE_PREFIX = env_str("EVENTS_QUEUE_PREFIX", "events")  # queue <prefix>.<service>, .retry.<n>ms, .dlq
+# One retry queue per delay; a message fails len(delays) + 1 times before the dead-letter queue.
+_retry_delays = env_list("EVENTS_RETRY_DELAYS_MS", ["1000", "10000", "60000"])
+if not all(delay.isdigit() for delay in _retry_delays):
+    raise ImproperlyConfigured(f"EVENTS_RETRY_DELAYS_MS={_retry_delays!r} must be milliseconds, e.g. 1000,10000")
+EVENTS_RETRY_DELAYS_MS = [int(delay) for delay in _retry_delays]
+EVENTS_RELAY_BATCH_SIZE = env_int("EVENTS_RELAY_BATCH_SIZE", 500)
+EVENTS_RELAY_IDLE_POLL_SECONDS = env_float("EVENTS_RELAY_IDLE_POLL_SECONDS", 2.0)
+EVENTS_OUTBOX_RETENTION_HOURS = env_int("EVENTS_OUTBOX_RETENTION_HOURS", 72)
+EVENTS_CONSUMER_PREFETCH = env_int("EVENTS_CONSUMER_PREFETCH", 200)
+EVENTS_CONSUMER_BATCH_SIZE = env_int("EVENTS_CONSUMER_BATCH_SIZE", 100)
+EVENTS_PROCESSED_STORE = env_str("EVENTS_PROCESSED_STORE", "postgres")  # "mongo" for services without PostgreSQL
+
+# Celery (config/celery.py): background jobs on RabbitMQ, one queue per service -----------------
+CELERY_BROKER_URL = BROKER_URL
+# A task is sent only once RabbitMQ has it, and acked only once it ran: a worker that dies
+# mid-task hands it to another worker (tasks are thin callers of idempotent services).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)

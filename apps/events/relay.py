@@ -1,0 +1,204 @@
+"""The outbox relay: committed outbox rows -> the topic exchange, confirmed, then marked sent.
+
+One loop per process: LISTEN for the outbox trigger's NOTIFY (delivered on commit), then
+claim unsent rows in id order with FOR UPDATE SKIP LOCKED, publish them as one confirmed
+batch on a long-lived AMQP connection, and mark them sent in the same transaction. A crash
+between publish and mark re-sends the batch: delivery is at least once, and consumers are
+idempotent by event id.
+
+Several relays may run. Order per aggregate holds across them: a relay takes a row only
+while it holds a transaction-scoped advisory lock on the row's aggregate, so every unsent
+row of one aggregate goes through one relay at a time, in id order.
+"""
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import psycopg
+from django.conf import settings
+from django.db import connections
+from psycopg.conninfo import make_conninfo
+
+from apps.events.broker import (
+    BROKER_ERRORS,
+    ConfirmingPublisher,
+    PublishNotConfirmed,
+    broker_connect,
+    connection_close,
+    event_message,
+    exchange_declare,
+)
+from apps.events.services import outbox_purge
+
+logger = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "events_outbox"
+# First key of the two-key advisory lock: keeps the relay's locks apart from anyone else's.
+ADVISORY_LOCK_CLASS = 0x0E7E
+
+_CLAIM = """
+SELECT id, event_id::text, event_type, routing_key, body
+FROM events_outboxevent
+WHERE sent_at IS NULL
+  AND pg_try_advisory_xact_lock(%s, hashtext(COALESCE(aggregate_id, event_id::text)))
+ORDER BY id
+LIMIT %s
+FOR UPDATE SKIP LOCKED
+"""
+_MARK_SENT = "UPDATE events_outboxevent SET sent_at = clock_timestamp() WHERE id = ANY(%s)"
+
+
+def database_conninfo(using: str = "default") -> str:
+    """The psycopg conninfo of a Django database alias (the test database during tests)."""
+    config = connections[using].settings_dict
+    params = {
+        "dbname": config["NAME"],
+        "user": config.get("USER") or None,
+        "password": config.get("PASSWORD") or None,
+        "host": config.get("HOST") or None,
+        "port": str(config["PORT"]) if config.get("PORT") else None,
+    }
+    options = {key: value for key, value in (config.get("OPTIONS") or {}).items() if isinstance(value, str | int)}
+    return make_conninfo(**{key: value for key, value in params.items() if value is not None}, **options)
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    batches: int = 0
+    reconnects: int = 0
+    last_error: str = ""
+    started_at: float = field(default_factory=time.monotonic)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        using: str = "default",
+        exchange: str | None = None,
+        broker_url: str | None = None,
+        batch_size: int | None = None,
+        idle_poll_seconds: float | None = None,
+        retention_hours: int | None = None,
+    ) -> None:
+        self.using = using
+        self.conninfo = database_conninfo(using)
+        self.exchange = exchange or settings.EVENTS_EXCHANGE
+        self.broker_url = broker_url or settings.EVENTS_BROKER_URL
+        self.batch_size = batch_size or settings.EVENTS_RELAY_BATCH_SIZE
+        # A safety net only: commits wake the relay through NOTIFY.
+        self.idle_poll_seconds = idle_poll_seconds or settings.EVENTS_RELAY_IDLE_POLL_SECONDS
+        if retention_hours is None:
+            retention_hours = settings.EVENTS_OUTBOX_RETENTION_HOURS
+        self.retention_hours = retention_hours
+        self.stats = RelayStats()
+        self._listener: psycopg.Connection | None = None
+        self._database: psycopg.Connection | None = None
+        self._broker = None
+        self._publisher: ConfirmingPublisher | None = None
+        self._last_purge = 0.0
+
+    # Connections -----------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        if self._listener is None or self._listener.closed:
+            self._listener = psycopg.connect(self.conninfo, autocommit=True)
+            self._listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        if self._database is None or self._database.closed:
+            self._database = psycopg.connect(self.conninfo)
+        if self._publisher is None:
+            self._broker = broker_connect(url=self.broker_url, name="outbox-relay")
+            self._publisher = ConfirmingPublisher(self._broker)
+            exchange_declare(self._publisher.channel, exchange=self.exchange)
+
+    def close(self) -> None:
+        for connection in (self._listener, self._database):
+            if connection is not None and not connection.closed:
+                connection.close()
+        self._listener = self._database = None
+        connection_close(self._broker)
+        self._broker = self._publisher = None
+        connections[self.using].close()  # this thread's Django connection, opened by the purge
+
+    def _drop_broker(self) -> None:
+        connection_close(self._broker)
+        self._broker = self._publisher = None
+
+    # Work -------------------------------------------------------------------------------------
+
+    def relay_batch(self) -> int:
+        """Publishes one batch of unsent rows; returns how many (0 when the outbox is drained)."""
+        assert self._database is not None and self._publisher is not None
+        with self._database.transaction(), self._database.cursor() as cursor:
+            rows = cursor.execute(_CLAIM, (ADVISORY_LOCK_CLASS, self.batch_size)).fetchall()
+            if not rows:
+                return 0
+            self._publisher.publish(
+                (
+                    self.exchange,
+                    routing_key,
+                    event_message(body=body.encode(), event_id=event_id, event_type=event_type),
+                )
+                for _, event_id, event_type, routing_key, body in rows
+            )
+            cursor.execute(_MARK_SENT, ([row[0] for row in rows],))
+        self.stats.published += len(rows)
+        self.stats.batches += 1
+        return len(rows)
+
+    def drain(self) -> int:
+        total = 0
+        while True:
+            sent = self.relay_batch()
+            total += sent
+            if sent < self.batch_size:
+                return total
+
+    def _wait_for_commit(self, timeout: float, stop: threading.Event) -> None:
+        assert self._listener is not None
+        deadline = time.monotonic() + timeout
+        # Short slices, so a stop request is noticed quickly while idle.
+        while not stop.is_set() and time.monotonic() < deadline:
+            if any(True for _ in self._listener.notifies(timeout=0.25, stop_after=1)):
+                break
+        # Everything committed so far is about to be drained: forget the wake-ups already queued.
+        for _ in self._listener.notifies(timeout=0):
+            pass
+
+    def _purge_if_due(self) -> None:
+        if not self.retention_hours or time.monotonic() - self._last_purge < 300:
+            return
+        self._last_purge = time.monotonic()
+        deleted = outbox_purge(older_than_hours=self.retention_hours, using=self.using)
+        if deleted:
+            logger.info("purged %s sent outbox rows older than %sh", deleted, self.retention_hours)
+
+    def run(self, *, stop: threading.Event) -> None:
+        """Relays until `stop` is set, reconnecting with backoff when PostgreSQL or RabbitMQ drops."""
+        backoff = 0.1
+        while not stop.is_set():
+            try:
+                self._connect()
+                self.drain()
+                self._purge_if_due()
+                backoff = 0.1
+                self._wait_for_commit(self.idle_poll_seconds, stop)
+            except (*BROKER_ERRORS, PublishNotConfirmed) as exc:
+                self._on_error("RabbitMQ", exc)
+                self._drop_broker()
+            except psycopg.Error as exc:
+                self._on_error("PostgreSQL", exc)
+                self.close()
+            else:
+                continue
+            stop.wait(backoff)
+            backoff = min(backoff * 2, 5.0)
+        self.close()
+
+    def _on_error(self, what: str, exc: BaseException) -> None:
+        self.stats.reconnects += 1
+        self.stats.last_error = f"{type(exc).__name__}: {exc}"
+        logger.warning("outbox relay lost %s (%s); reconnecting", what, self.stats.last_error)
