@@ -1,6 +1,6 @@
 """The one error shape every API answers with (CONTRACT.md):
 
-    {"error": {"code": "...", "message": "...", "request_id": "..."}}
+{"error": {"code": "...", "message": "...", "request_id": "..."}}
 """
 
 from django.http import HttpRequest, JsonResponse
@@ -12,9 +12,7 @@ def error_body(code: str, message: str, *, request_id: str | None = None, **extr
     return {"error": error}
 
 
-def error_response(
-    request: HttpRequest | None, status: int, code: str, message: str, **extra: object
-) -> JsonResponse:
+def error_response(request: HttpRequest | None, status: int, code: str, message: str, **extra: object) -> JsonResponse:
     request_id = getattr(request, "request_id", None) if request is not None else None
     return JsonResponse(error_body(code, message, request_id=request_id, **extra), status=status)
 

@@ -2,7 +2,8 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
 from apps.common.ninja import platform_api
-from config.urls.common import handler404, handler500, urlpatterns as common_urls
+from config.urls.common import handler404, handler500
+from config.urls.common import urlpatterns as common_urls
 
 __all__ = ["handler404", "handler500", "urlpatterns"]
 

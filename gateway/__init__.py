@@ -1,0 +1,1 @@
+"""The FastAPI gateway: one public entry point in front of the Django services."""

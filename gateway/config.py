@@ -1,0 +1,71 @@
+"""Gateway settings: one pydantic-settings class, read from the environment.
+
+Service URLs share their variable names with the Django settings (`IDENTITY_URL`, ...),
+so one environment configures the whole stack. A malformed value fails at start-up.
+"""
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES = ("identity", "tenancy", "projects", "shortener", "analytics")
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    identity_url: str = Field("http://127.0.0.1:8001", validation_alias=_env("IDENTITY_URL"))
+    tenancy_url: str = Field("http://127.0.0.1:8002", validation_alias=_env("TENANCY_URL"))
+    projects_url: str = Field("http://127.0.0.1:8003", validation_alias=_env("PROJECTS_URL"))
+    shortener_url: str = Field("http://127.0.0.1:8004", validation_alias=_env("SHORTENER_URL"))
+    analytics_url: str = Field("http://127.0.0.1:8005", validation_alias=_env("ANALYTICS_URL"))
+
+    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_env("GATEWAY_REDIS_URL", "REDIS_URL"))
+    # Namespaces every Redis key the gateway writes, so two stacks (or test runs) can share a server.
+    redis_key_prefix: str = Field("gw", validation_alias=_env("GATEWAY_REDIS_PREFIX"))
+    base_domain: str = Field("localhost", validation_alias=_env("BASE_DOMAIN"))
+
+    upstream_timeout: float = Field(10.0, gt=0, validation_alias=_env("GATEWAY_UPSTREAM_TIMEOUT"))
+    connect_timeout: float = Field(2.0, gt=0, validation_alias=_env("GATEWAY_CONNECT_TIMEOUT"))
+    health_timeout: float = Field(2.0, gt=0, validation_alias=_env("GATEWAY_HEALTH_TIMEOUT"))
+    max_connections: int = Field(200, gt=0, validation_alias=_env("GATEWAY_MAX_CONNECTIONS"))
+    websocket_max_message: int = Field(2**20, gt=0, validation_alias=_env("GATEWAY_WS_MAX_MESSAGE"))
+
+    tenant_cache_ttl: int = Field(60, gt=0, validation_alias=_env("GATEWAY_TENANT_CACHE_TTL"))
+    # Not-yet-active and unknown tenants change soon (provisioning finishes, signup lands): cache briefly.
+    tenant_transient_ttl: int = Field(5, gt=0, validation_alias=_env("GATEWAY_TENANT_TRANSIENT_TTL"))
+    tenant_local_ttl: float = Field(5.0, ge=0, validation_alias=_env("GATEWAY_TENANT_LOCAL_TTL"))
+    tenant_retry_after: int = Field(5, gt=0, validation_alias=_env("GATEWAY_TENANT_RETRY_AFTER"))
+
+    jwt_issuer: str = Field("kanban-identity", validation_alias=_env("JWT_ISSUER"))
+    jwt_audience: str = Field("kanban-platform", validation_alias=_env("JWT_AUDIENCE"))
+    jwt_leeway: int = Field(10, ge=0, validation_alias=_env("GATEWAY_JWT_LEEWAY"))
+    jwks_cache_ttl: int = Field(300, gt=0, validation_alias=_env("GATEWAY_JWKS_CACHE_TTL"))
+    # An unknown `kid` refetches the JWKS at most this often, so forged kids cannot hammer identity.
+    jwks_refetch_interval: float = Field(10.0, ge=0, validation_alias=_env("GATEWAY_JWKS_REFETCH_INTERVAL"))
+
+    rate_limit_ip: str = Field("600/minute", validation_alias=_env("GATEWAY_RATE_LIMIT_IP"))
+    rate_limit_user: str = Field("1200/minute", validation_alias=_env("GATEWAY_RATE_LIMIT_USER"))
+    rate_limit_login: str = Field("10/minute", validation_alias=_env("GATEWAY_RATE_LIMIT_LOGIN"))
+    rate_limit_signup: str = Field("5/minute", validation_alias=_env("GATEWAY_RATE_LIMIT_SIGNUP"))
+    rate_limit_enabled: bool = Field(True, validation_alias=_env("GATEWAY_RATE_LIMIT_ENABLED"))
+
+    openapi_cache_seconds: float = Field(30.0, ge=0, validation_alias=_env("GATEWAY_OPENAPI_CACHE_SECONDS"))
+    log_level: str = Field("INFO", validation_alias=_env("GATEWAY_LOG_LEVEL"))
+
+    def service_url(self, service: str) -> str:
+        return getattr(self, f"{service}_url").rstrip("/")
+
+    @property
+    def service_urls(self) -> dict[str, str]:
+        return {service: self.service_url(service) for service in SERVICES}
+
+
+@lru_cache
+def get_settings() -> GatewaySettings:
+    return GatewaySettings()

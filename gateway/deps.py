@@ -1,0 +1,50 @@
+"""FastAPI dependencies as Annotated aliases; the objects live on the app for its lifespan."""
+
+from typing import Annotated
+
+import httpx
+from fastapi import Depends
+from redis.asyncio import Redis
+from starlette.requests import HTTPConnection
+
+from gateway.auth import JwksCache
+from gateway.config import GatewaySettings
+from gateway.ratelimit import RateLimiter
+from gateway.tenants import TenantDirectory
+
+
+def _settings(conn: HTTPConnection) -> GatewaySettings:
+    return conn.app.state.settings
+
+
+def _http_client(conn: HTTPConnection) -> httpx.AsyncClient:
+    return conn.app.state.http_client
+
+
+def _redis(conn: HTTPConnection) -> Redis:
+    return conn.app.state.redis
+
+
+def _tenants(conn: HTTPConnection) -> TenantDirectory:
+    return conn.app.state.tenants
+
+
+def _jwks(conn: HTTPConnection) -> JwksCache:
+    return conn.app.state.jwks
+
+
+def _limiter(conn: HTTPConnection) -> RateLimiter:
+    return conn.app.state.limiter
+
+
+def request_id(conn: HTTPConnection) -> str:
+    return conn.state.request_id
+
+
+Settings = Annotated[GatewaySettings, Depends(_settings)]
+HttpClient = Annotated[httpx.AsyncClient, Depends(_http_client)]
+RedisClient = Annotated[Redis, Depends(_redis)]
+Tenants = Annotated[TenantDirectory, Depends(_tenants)]
+Jwks = Annotated[JwksCache, Depends(_jwks)]
+Limiter = Annotated[RateLimiter, Depends(_limiter)]
+RequestId = Annotated[str, Depends(request_id)]

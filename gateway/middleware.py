@@ -1,0 +1,62 @@
+"""Request id and access log for every request, HTTP and WebSocket, whatever answers it."""
+
+import re
+import time
+import uuid
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.logging import access_log
+
+# An incoming id is kept only if it cannot smuggle anything into headers or logs.
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def request_id_from(headers: Headers) -> str:
+    incoming = headers.get("x-request-id", "")
+    if _VALID_REQUEST_ID.fullmatch(incoming):
+        return incoming
+    return uuid.uuid4().hex
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = request_id_from(Headers(scope=scope))
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status: int | None = None
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] in ("http.response.start", "websocket.http.response.start"):
+                status = message["status"]
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+            elif message["type"] == "websocket.accept":
+                status = 101
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            elif message["type"] == "websocket.close" and status is None:
+                status = 403
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_request_id)
+        finally:
+            access_log(
+                method=scope.get("method", "WS"),
+                path=scope["path"],
+                status=status if status is not None else 500,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                service=state.get("service"),
+                request_id=request_id,
+                tenant=state.get("tenant_slug"),
+                user=state.get("user_id"),
+            )

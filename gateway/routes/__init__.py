@@ -1,0 +1,1 @@
+"""The gateway's own endpoints, and the catch-all that forwards everything else."""

@@ -1,0 +1,26 @@
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from gateway.deps import HttpClient, RedisClient, Settings
+from gateway.health import redis_readiness, services_readiness
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+async def healthz(client: HttpClient, settings: Settings) -> JSONResponse:
+    services = await services_readiness(client=client, settings=settings)
+    failing = sorted(name for name, state in services.items() if state != "ok")
+    if failing:
+        return JSONResponse({"status": "degraded", "services": services, "failing": failing}, status_code=503)
+    return JSONResponse({"status": "ok", "services": services})
+
+
+@router.get("/readyz")
+async def readyz(redis: RedisClient, settings: Settings) -> JSONResponse:
+    checks = {"redis": await redis_readiness(redis=redis, timeout=settings.health_timeout)}
+    ready = all(state == "ok" for state in checks.values())
+    return JSONResponse(
+        {"status": "ok" if ready else "unavailable", "service": "gateway", "checks": checks},
+        status_code=200 if ready else 503,
+    )

@@ -1,0 +1,155 @@
+import copy
+
+from tests.gateway.conftest import Gateway
+from tests.gateway.upstreams import closed_port_url
+
+IDENTITY_30 = {
+    "openapi": "3.0.3",
+    "info": {"title": "identity", "version": "1"},
+    "paths": {
+        "/api/auth/token": {
+            "post": {
+                "operationId": "auth_token_create",
+                "tags": ["auth"],
+                "security": [],
+                "requestBody": {
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TokenRequest"}}}
+                },
+                "responses": {"200": {"description": "ok"}},
+            }
+        },
+        "/api/users/{id}": {
+            "get": {
+                "operationId": "users_retrieve",
+                "tags": ["users"],
+                "responses": {
+                    "200": {
+                        "description": "ok",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/User"}}},
+                    }
+                },
+            }
+        },
+        "/healthz": {"get": {"operationId": "healthz", "responses": {"200": {"description": "ok"}}}},
+        "/internal/tenant-owners": {"post": {"operationId": "owners", "responses": {"201": {"description": "x"}}}},
+    },
+    "components": {
+        "schemas": {
+            "User": {
+                "type": "object",
+                "properties": {"email": {"type": "string"}, "full_name": {"type": "string", "nullable": True}},
+            },
+            "TokenRequest": {"type": "object", "properties": {"email": {"type": "string"}}},
+        },
+        "securitySchemes": {"jwtAuth": {"type": "http", "scheme": "bearer"}},
+    },
+    "security": [{"jwtAuth": []}],
+    "tags": [{"name": "users", "description": "Members of an organization"}],
+}
+
+PROJECTS_31 = {
+    "openapi": "3.1.0",
+    "info": {"title": "projects", "version": "1"},
+    "paths": {
+        "/api/projects": {
+            "get": {
+                "operationId": "projects_list",
+                "responses": {
+                    "200": {
+                        "description": "ok",
+                        "content": {
+                            "application/json": {
+                                "schema": {"type": "array", "items": {"$ref": "#/components/schemas/Project"}}
+                            }
+                        },
+                    }
+                },
+            }
+        }
+    },
+    "components": {
+        "schemas": {
+            "User": {"type": "object", "properties": {"id": {"type": "integer"}}},
+            "Project": {
+                "type": "object",
+                "properties": {"owner": {"$ref": "#/components/schemas/User"}},
+                "discriminator": {"propertyName": "kind", "mapping": {"user": "#/components/schemas/User"}},
+            },
+        }
+    },
+}
+
+
+def _install(stack) -> None:
+    stack.states["identity"].openapi = copy.deepcopy(IDENTITY_30)
+    stack.states["projects"].openapi = copy.deepcopy(PROJECTS_31)
+    stack.states["tenancy"].openapi = {"openapi": "3.0.3", "info": {}, "paths": {"/api/tenants": {"post": {}}}}
+    stack.states["shortener"].openapi = {"openapi": "3.1.0", "info": {}, "paths": {"/s/{code}": {"get": {}}}}
+    stack.states["analytics"].openapi = {"openapi": "3.1.0", "info": {}, "paths": {"/api/analytics/flow": {"get": {}}}}
+
+
+def test_schemas_of_every_service_merge_without_clobbering(gateway: Gateway, stack) -> None:
+    _install(stack)
+
+    response = gateway.get("/api/openapi.json", host="localhost:8000", token=None)
+
+    assert response.status_code == 200
+    merged = response.json()
+    assert merged["openapi"] == "3.1.0"
+    assert merged["info"]["x-missing-services"] == []
+    assert set(merged["paths"]) == {
+        "/api/auth/token",
+        "/api/users/{id}",
+        "/api/projects",
+        "/api/tenants",
+        "/s/{code}",
+        "/api/analytics/flow",
+    }
+    schemas = merged["components"]["schemas"]
+    assert schemas["identity.User"]["properties"]["email"] == {"type": "string"}
+    assert schemas["projects.User"]["properties"]["id"] == {"type": "integer"}
+    assert schemas["projects.Project"]["properties"]["owner"] == {"$ref": "#/components/schemas/projects.User"}
+    assert schemas["projects.Project"]["discriminator"]["mapping"] == {"user": "#/components/schemas/projects.User"}
+    users = merged["paths"]["/api/users/{id}"]["get"]
+    assert users["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/identity.User"
+    }
+    assert users["operationId"] == "identity_users_retrieve"
+    assert users["tags"] == ["identity: users"]
+    assert users["security"] == [{"identity.jwtAuth": []}]
+    assert merged["paths"]["/api/auth/token"]["post"]["security"] == []
+    assert merged["paths"]["/api/projects"]["get"]["tags"] == ["projects: projects"]
+    assert "identity.jwtAuth" in merged["components"]["securitySchemes"]
+    assert {"name": "identity: users", "description": "Members of an organization"} in merged["tags"]
+    assert {group["name"] for group in merged["x-tagGroups"]} == set(stack.urls)
+
+
+def test_openapi_30_nullable_becomes_a_null_type(gateway: Gateway, stack) -> None:
+    _install(stack)
+
+    merged = gateway.get("/api/openapi.json", host="localhost:8000", token=None).json()
+
+    assert merged["components"]["schemas"]["identity.User"]["properties"]["full_name"] == {"type": ["string", "null"]}
+
+
+def test_a_down_service_is_left_out_and_named(make_gateway, stack) -> None:
+    _install(stack)
+    gateway = make_gateway(analytics_url=closed_port_url())
+
+    merged = gateway.get("/api/openapi.json", host="localhost:8000", token=None).json()
+
+    assert merged["info"]["x-missing-services"] == ["analytics"]
+    assert merged["info"]["x-missing-reasons"]["analytics"].startswith("unreachable")
+    assert "/api/analytics/flow" not in merged["paths"]
+    assert "/api/projects" in merged["paths"]
+
+
+def test_swagger_ui_is_served_from_the_vendored_copy(gateway: Gateway) -> None:
+    page = gateway.get("/api/docs", host="localhost:8000", token=None)
+    script = gateway.get("/api/docs/assets/swagger-ui-bundle.js", host="localhost:8000", token=None)
+
+    assert page.status_code == 200
+    assert "/api/openapi.json" in page.text
+    assert "/api/docs/assets/swagger-ui-bundle.js" in page.text
+    assert script.status_code == 200
+    assert len(script.content) > 100_000
