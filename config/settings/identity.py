@@ -1,7 +1,10 @@
 """Identity: users, memberships, roles, tokens and signing keys."""
 
+from datetime import timedelta
+
+from config.env import env_bool, env_int, env_str
 from config.settings.base import *  # noqa: F403
-from config.settings.base import INSTALLED_APPS, MIDDLEWARE, database_for
+from config.settings.base import DEBUG, INSTALLED_APPS, JWT_AUDIENCE, JWT_ISSUER, MIDDLEWARE, REDIS_URL, database_for
 
 SERVICE_NAME = "identity"
 ROOT_URLCONF = "config.urls.identity"
@@ -38,3 +41,55 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {"TITLE": "Identity", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
+
+# The identity service's own pieces below; only it needs them.
+
+REST_FRAMEWORK["EXCEPTION_HANDLER"] = "apps.identity.api.exception_handler"
+
+# Tokens (CONTRACT.md). Refresh tokens carry their own audience so no access-token verifier accepts one.
+JWT_REFRESH_AUDIENCE = env_str("JWT_REFRESH_AUDIENCE", "kanban-identity-refresh")
+JWT_ACCESS_LIFETIME = timedelta(seconds=env_int("JWT_ACCESS_LIFETIME_SECONDS", 15 * 60))
+JWT_REFRESH_LIFETIME = timedelta(seconds=env_int("JWT_REFRESH_LIFETIME_SECONDS", 14 * 24 * 3600))
+JWT_LEEWAY = env_int("JWT_LEEWAY_SECONDS", 0)
+# Identity verifies its own tokens from its database rather than over HTTP.
+JWT_PUBLIC_KEY_RESOLVER = "apps.identity.selectors.public_key_for_kid"
+SIMPLE_JWT = {
+    "ALGORITHM": "RS256",
+    "USER_ID_CLAIM": "sub",
+    "USER_ID_FIELD": "id",
+    "ACCESS_TOKEN_LIFETIME": JWT_ACCESS_LIFETIME,
+    "REFRESH_TOKEN_LIFETIME": JWT_REFRESH_LIFETIME,
+    "AUDIENCE": JWT_AUDIENCE,
+    "ISSUER": JWT_ISSUER,
+    "SIGNING_KEY": None,
+}
+
+# Failed sign-ins (apps/identity/throttling.py).
+LOGIN_THROTTLE_REDIS_URL = env_str("LOGIN_THROTTLE_REDIS_URL", REDIS_URL)
+LOGIN_THROTTLE_PREFIX = env_str("LOGIN_THROTTLE_PREFIX", "identity:login-failures")
+LOGIN_THROTTLE_WINDOW = env_int("LOGIN_THROTTLE_WINDOW", 60)
+LOGIN_FAILURES_PER_ACCOUNT = env_int("LOGIN_FAILURES_PER_ACCOUNT", 5)
+LOGIN_FAILURES_PER_IP = env_int("LOGIN_FAILURES_PER_IP", 20)
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Invitations: mail goes to the console in development.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Kanban <no-reply@localhost>")
+TENANT_URL_TEMPLATE = env_str("TENANT_URL_TEMPLATE", "http://{slug}.localhost:8000")
+INVITATION_LIFETIME = timedelta(days=env_int("INVITATION_LIFETIME_DAYS", 7))
+# Lets scripts and e2e tests accept an invitation without reading mail; off in production.
+INVITATION_LINK_IN_RESPONSE = env_bool("INVITATION_LINK_IN_RESPONSE", DEBUG)
+
+# Browser sessions: cookies are Secure outside development.
+LOGIN_URL = "/login"
+LOGIN_REDIRECT_URL = "/projects/"
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
+AUTH_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_FAILURE_VIEW = "apps.identity.views.csrf_failure"

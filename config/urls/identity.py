@@ -1,13 +1,15 @@
-from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView
 
-from config.urls.common import handler404, handler500, urlpatterns as common_urls
+from apps.identity.admin import admin_site
+from config.urls.common import handler404, handler500
+from config.urls.common import urlpatterns as common_urls
 
 __all__ = ["handler404", "handler500", "urlpatterns"]
 
 urlpatterns = [
     *common_urls,
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
-    path("admin/", admin.site.urls),
+    path("admin/", admin_site.urls),
+    path("", include("apps.identity.urls")),
 ]

@@ -1,0 +1,401 @@
+"""The identity HTTP API (DRF). Thin: parse, call a service or selector, shape the answer."""
+
+import hmac
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.common.auth import JWTAuthentication, csrf_failure, tenant_id_from_request
+from apps.common.drf import exception_handler as platform_exception_handler
+from apps.common.errors import error_body
+from apps.identity import selectors, services
+from apps.identity.models import Membership
+from apps.identity.roles import PERMISSIONS, RoleName
+
+REFRESH_COOKIE = "refresh_token"
+ACCESS_COOKIE = "access_token"
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """The platform's handler, plus the services' own errors."""
+    if isinstance(exc, services.IdentityError):
+        request_id = getattr(context.get("request"), "request_id", None)
+        response = Response(error_body(exc.code, exc.message, request_id=request_id, **exc.extra), status=exc.status)
+        if isinstance(exc, services.LoginThrottled):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
+    return platform_exception_handler(exc, context)
+
+
+def client_ip(request: HttpRequest) -> str:
+    # The gateway appends the peer it saw to X-Forwarded-For; the last entry is the one we can trust.
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    return forwarded[-1] if forwarded else request.META.get("REMOTE_ADDR", "unknown")
+
+
+def request_tenant(request: Request) -> str:
+    tenant_id = tenant_id_from_request(request)
+    if tenant_id is None:
+        raise services.InvalidInput(
+            "Use your organization's address: the request names no tenant (X-Tenant-ID)", code="tenant_required"
+        )
+    return tenant_id
+
+
+def set_auth_cookies(response: Any, pair: services.TokenPair) -> None:
+    secure = settings.AUTH_COOKIE_SECURE
+    response.set_cookie(
+        ACCESS_COOKIE, pair.access, max_age=pair.expires_in, httponly=True, samesite="Lax", secure=secure, path="/"
+    )
+    response.set_cookie(
+        REFRESH_COOKIE,
+        pair.refresh,
+        max_age=pair.refresh_expires_in,
+        httponly=True,
+        samesite="Strict",
+        secure=secure,
+        path="/api/auth",
+    )
+
+
+def clear_auth_cookies(response: Any) -> None:
+    response.delete_cookie(ACCESS_COOKIE, path="/", samesite="Lax")
+    response.delete_cookie(REFRESH_COOKIE, path="/api/auth", samesite="Strict")
+
+
+class IsTokenAuthenticated(BasePermission):
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return request.user is not None
+
+
+class MemberView(APIView):
+    """Views for a signed-in member. Rights are read fresh from the database, not from the token."""
+
+    authentication_classes = [JWTAuthentication]
+    permission_classes = [IsTokenAuthenticated]
+    required_permission: str | None = None
+
+    def actor(self, request: Request, permission: str | None = None) -> Membership:
+        membership = selectors.membership_get(user_id=request.user.id, tenant_id=request.auth.tenant_id)
+        if membership is None:
+            raise exceptions.PermissionDenied("You are no longer a member of this organization", code="not_a_member")
+        needed = permission or self.required_permission
+        if needed and not selectors.access_of_membership(membership).allows(needed):
+            raise exceptions.PermissionDenied(f"This needs the {needed} permission", code="forbidden")
+        return membership
+
+
+class PublicView(APIView):
+    authentication_classes: list = []
+    permission_classes: list = []
+
+
+# Tokens
+
+
+class TokenRequest(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=1024, trim_whitespace=False)
+
+
+class TokenObtainView(PublicView):
+    @extend_schema(request=TokenRequest, responses=OpenApiTypes.OBJECT)
+    def post(self, request: Request) -> Response:
+        body = TokenRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        tenant_id = request_tenant(request)
+        membership = services.login_authenticate(
+            email=body.validated_data["email"],
+            password=body.validated_data["password"],
+            tenant_id=tenant_id,
+            ip=client_ip(request),
+        )
+        return Response(services.token_pair_issue(membership=membership).as_dict())
+
+
+class RefreshRequest(serializers.Serializer):
+    refresh = serializers.CharField(
+        required=False, help_text="Omit to use the refresh_token cookie (needs X-CSRFToken)."
+    )
+
+
+def _refresh_from(request: Request) -> tuple[object, bool]:
+    """(refresh token, came_from_cookie). A cookie-borne refresh is a browser's, so it must pass CSRF."""
+    if not isinstance(request.data, dict):
+        raise services.InvalidInput("The body must be a JSON object")
+    if "refresh" in request.data:
+        return request.data["refresh"], False
+    cookie = request.COOKIES.get(REFRESH_COOKIE)
+    if not cookie:
+        raise services.InvalidInput("refresh is required", fields={"refresh": ["This field is required."]})
+    reason = csrf_failure(request._request)
+    if reason:
+        raise exceptions.PermissionDenied(f"CSRF check failed: {reason}", code="csrf_failed")
+    return cookie, True
+
+
+class TokenRefreshView(PublicView):
+    @extend_schema(request=RefreshRequest, responses=OpenApiTypes.OBJECT)
+    def post(self, request: Request) -> Response:
+        raw_token, from_cookie = _refresh_from(request)
+        pair = services.refresh_token_rotate(raw_token=raw_token, tenant_id=request_tenant(request))
+        response = Response(pair.as_dict())
+        if from_cookie:
+            set_auth_cookies(response, pair)
+        return response
+
+
+class LogoutView(PublicView):
+    @extend_schema(request=RefreshRequest, responses=OpenApiTypes.OBJECT)
+    def post(self, request: Request) -> Response:
+        raw_token, from_cookie = _refresh_from(request)
+        services.refresh_token_revoke(raw_token=raw_token, tenant_id=request_tenant(request))
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        if from_cookie:
+            clear_auth_cookies(response)
+        return response
+
+
+class MeView(MemberView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        membership = self.actor(request)
+        access = selectors.access_of_membership(membership)
+        user = membership.user
+        others = user.memberships.select_related("organization", "role").order_by("organization__slug")
+        return Response(
+            {
+                "id": str(user.pk),
+                "email": user.email,
+                "full_name": user.full_name,
+                "tenant_id": str(membership.organization_id),
+                "roles": list(access.roles),
+                "permissions": list(access.permissions),
+                "memberships": [
+                    {"tenant_id": str(m.organization_id), "tenant_slug": m.organization.slug, "role": m.role.name}
+                    for m in others
+                ],
+            }
+        )
+
+
+class JwksView(PublicView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        services.signing_key_ensure()
+        response = Response(selectors.jwks_document())
+        response["Cache-Control"] = "public, max-age=60"
+        return response
+
+
+# Members and invitations
+
+
+def member_json(membership: Membership) -> dict:
+    return {
+        "id": str(membership.user_id),
+        "email": membership.user.email,
+        "full_name": membership.user.full_name,
+        "role": membership.role.name,
+        "joined_at": membership.created_at,
+    }
+
+
+def invitation_json(invitation: Any, *, raw_token: str | None = None) -> dict:
+    body = {
+        "id": invitation.pk,
+        "email": invitation.email,
+        "role": invitation.role.name,
+        "expires_at": invitation.expires_at,
+    }
+    if raw_token is not None and settings.INVITATION_LINK_IN_RESPONSE:
+        body["accept_url"] = services.invitation_link(organization=invitation.organization, raw_token=raw_token)
+    return body
+
+
+class InviteRequest(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    role = serializers.ChoiceField(choices=RoleName.choices, default=RoleName.MEMBER)
+
+
+class RoleChangeRequest(serializers.Serializer):
+    role = serializers.ChoiceField(choices=RoleName.choices)
+
+
+class UserListView(MemberView):
+    required_permission = "manage_members"
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        actor = self.actor(request)
+        members = selectors.membership_list(organization=actor.organization)
+        return Response({"items": [member_json(m) for m in members]})
+
+    @extend_schema(request=InviteRequest, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request: Request) -> Response:
+        """Invite someone by email; they become a member when they accept."""
+        actor = self.actor(request)
+        body = InviteRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        invitation, raw_token = services.invitation_create(
+            organization=actor.organization,
+            email=body.validated_data["email"],
+            role_name=body.validated_data["role"],
+            actor=actor,
+        )
+        return Response(invitation_json(invitation, raw_token=raw_token), status=status.HTTP_201_CREATED)
+
+
+class UserDetailView(MemberView):
+    required_permission = "manage_members"
+
+    def _target(self, actor: Membership, user_id: str) -> Membership:
+        target = (
+            selectors.membership_get(user_id=user_id, tenant_id=actor.organization_id) if user_id.isdigit() else None
+        )
+        if target is None:
+            raise services.NotFound("No such member in this organization")
+        return target
+
+    @extend_schema(request=RoleChangeRequest, responses=OpenApiTypes.OBJECT)
+    def patch(self, request: Request, user_id: str) -> Response:
+        actor = self.actor(request)
+        target = self._target(actor, user_id)
+        body = RoleChangeRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        membership = services.membership_role_change(
+            membership=target, role_name=body.validated_data["role"], actor=actor
+        )
+        return Response(member_json(membership))
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, user_id: str) -> Response:
+        actor = self.actor(request)
+        services.membership_remove(membership=self._target(actor, user_id), actor=actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InvitationListView(MemberView):
+    required_permission = "manage_members"
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        actor = self.actor(request)
+        pending = selectors.invitation_list_pending(organization=actor.organization)
+        return Response({"items": [invitation_json(invitation) for invitation in pending]})
+
+
+class InvitationDetailView(MemberView):
+    required_permission = "manage_members"
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, invitation_id: int) -> Response:
+        actor = self.actor(request)
+        invitation = actor.organization.invitations.filter(pk=invitation_id).first()
+        if invitation is None:
+            raise services.NotFound("No such invitation in this organization")
+        services.invitation_revoke(invitation=invitation)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InvitationAcceptRequest(serializers.Serializer):
+    token = serializers.CharField(max_length=200)
+    password = serializers.CharField(max_length=1024, trim_whitespace=False, required=False)
+    full_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class InvitationAcceptView(PublicView):
+    @extend_schema(request=InvitationAcceptRequest, responses=OpenApiTypes.OBJECT)
+    def post(self, request: Request) -> Response:
+        body = InvitationAcceptRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        membership = services.invitation_accept(
+            raw_token=body.validated_data["token"],
+            password=body.validated_data.get("password"),
+            full_name=body.validated_data.get("full_name", ""),
+        )
+        return Response(
+            {
+                "user_id": str(membership.user_id),
+                "tenant_id": str(membership.organization_id),
+                "role": membership.role.name,
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+# Roles
+
+
+def role_json(role: Any) -> dict:
+    return {"name": role.name, "permissions": sorted(role.permissions)}
+
+
+class RolePermissionsRequest(serializers.Serializer):
+    permissions = serializers.ListField(child=serializers.ChoiceField(choices=list(PERMISSIONS)), allow_empty=True)
+
+
+class RoleListView(MemberView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        actor = self.actor(request)
+        roles = selectors.role_list(organization=actor.organization)
+        return Response({"items": [role_json(role) for role in roles], "available_permissions": PERMISSIONS})
+
+
+class RoleDetailView(MemberView):
+    required_permission = "manage_roles"
+
+    @extend_schema(request=RolePermissionsRequest, responses=OpenApiTypes.OBJECT)
+    def patch(self, request: Request, name: str) -> Response:
+        actor = self.actor(request)
+        role = selectors.role_get(organization=actor.organization, name=name)
+        if role is None:
+            raise services.NotFound(f"No role named {name!r}")
+        body = RolePermissionsRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        role = services.role_permissions_set(
+            role=role, permissions=body.validated_data["permissions"], actor_id=actor.user_id
+        )
+        return Response(role_json(role))
+
+
+# Internal (service to service; the gateway never routes /internal/)
+
+
+class HasInternalToken(BasePermission):
+    message = "A valid X-Internal-Token header is required"
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        presented = request.headers.get("X-Internal-Token", "")
+        return hmac.compare_digest(presented.encode(), settings.INTERNAL_API_TOKEN.encode())
+
+
+class TenantOwnerRequest(serializers.Serializer):
+    tenant_id = serializers.UUIDField()
+    tenant_slug = serializers.SlugField(max_length=63)
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=1024, trim_whitespace=False)
+    full_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class TenantOwnerView(PublicView):
+    permission_classes = [HasInternalToken]
+    schema = None  # internal: not in the public OpenAPI
+
+    def permission_denied(self, request: Request, message: str | None = None, code: str | None = None) -> None:
+        raise exceptions.PermissionDenied(HasInternalToken.message, code="invalid_internal_token")
+
+    def post(self, request: Request) -> Response:
+        body = TenantOwnerRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        user = services.tenant_owner_create(**body.validated_data)
+        return Response({"user_id": str(user.pk)}, status=status.HTTP_201_CREATED)

@@ -1,0 +1,579 @@
+"""Writes: every change to users, memberships, roles, invitations, tokens and keys goes through here.
+
+Functions are keyword-only; the ones that change state another service cares about publish
+an event through the outbox inside the same transaction.
+"""
+
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core import mail
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from rest_framework_simplejwt.exceptions import TokenError
+
+from apps.identity import selectors
+from apps.identity.keys import jwk_thumbprint, private_key_to_pem, public_key_to_pem, rsa_private_key_generate
+from apps.identity.models import Invitation, Membership, Organization, RefreshToken, Role, SigningKey, User
+from apps.identity.roles import DEFAULT_ROLE_PERMISSIONS, PERMISSIONS, RoleName
+from apps.identity.throttling import login_failure_record, login_success_record, login_throttle_check
+from apps.identity.tokens import PlatformAccessToken, PlatformRefreshToken
+
+logger = logging.getLogger(__name__)
+
+# pg_advisory_xact_lock key serializing key creation across processes ("IDKEYS" in ASCII).
+_SIGNING_KEY_LOCK = 0x49444B455953
+
+
+class IdentityError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, **extra: object) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.extra = extra
+
+
+class InvalidInput(IdentityError):
+    status = 400
+    code = "validation_error"
+
+
+class InvalidCredentials(IdentityError):
+    status = 401
+    code = "invalid_credentials"
+
+
+class InvalidRefreshToken(IdentityError):
+    status = 401
+    code = "invalid_token"
+
+
+class Forbidden(IdentityError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(IdentityError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(IdentityError):
+    status = 409
+    code = "conflict"
+
+
+class LoginThrottled(IdentityError):
+    status = 429
+    code = "throttled"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many failed sign-in attempts. Try again in {retry_after} seconds.")
+        self.retry_after = retry_after
+
+
+# One message for every way a sign-in can fail, so the answer does not reveal which part was wrong.
+BAD_CREDENTIALS_MESSAGE = "Email or password is incorrect"
+
+
+def _emit(event_type: str, data: dict, *, tenant_id: object, actor_id: object, aggregate_id: object) -> None:
+    # Imported per call: apps/events/outbox.py was written in parallel; hoist it once it has landed.
+    from apps.events.outbox import publish
+
+    publish(
+        event_type,
+        data,
+        tenant_id=None if tenant_id is None else str(tenant_id),
+        actor_id=None if actor_id is None else str(actor_id),
+        aggregate_id=str(aggregate_id),
+    )
+
+
+def _permission_changed(*, user_id: int, organization: Organization, actor_id: object, reason: str) -> None:
+    access = selectors.access_get(user_id=user_id, tenant_id=organization.id)
+    data = {
+        "user_id": str(user_id),
+        "tenant_id": str(organization.id),
+        "roles": list(access.roles),
+        "permissions": list(access.permissions),
+        "reason": reason,
+    }
+    _emit("UserPermissionChanged", data, tenant_id=organization.id, actor_id=actor_id, aggregate_id=user_id)
+
+
+def _normalized_email(email: object) -> str:
+    value = str(email or "").strip().lower()
+    try:
+        validate_email(value)
+    except ValidationError:
+        raise InvalidInput("Enter a valid email address", fields={"email": ["Enter a valid email address."]}) from None
+    return value
+
+
+def _check_password_strength(password: object, *, email: str, full_name: str = "") -> str:
+    if not isinstance(password, str) or not password:
+        raise InvalidInput("A password is required", fields={"password": ["This field is required."]})
+    try:
+        validate_password(password, user=User(email=email, full_name=full_name))
+    except ValidationError as exc:
+        raise InvalidInput("The password is too weak", fields={"password": list(exc.messages)}) from None
+    return password
+
+
+# Signing keys
+
+
+def _signing_key_create() -> SigningKey:
+    private_key = rsa_private_key_generate()
+    public_key = private_key.public_key()
+    return SigningKey.objects.create(
+        kid=jwk_thumbprint(public_key),
+        private_key_pem=private_key_to_pem(private_key),
+        public_key_pem=public_key_to_pem(public_key),
+    )
+
+
+def _lock_signing_keys() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SIGNING_KEY_LOCK])
+
+
+def signing_key_ensure() -> SigningKey:
+    """The key that signs now; the first call on an empty database makes one."""
+    key = selectors.signing_key_current()
+    if key is not None:
+        return key
+    with transaction.atomic():
+        _lock_signing_keys()
+        return selectors.signing_key_current() or _signing_key_create()
+
+
+def signing_key_rotate() -> SigningKey:
+    """A new key signs from now on; the old ones stay in the JWKS until their tokens have expired."""
+    with transaction.atomic():
+        _lock_signing_keys()
+        new_key = _signing_key_create()
+        SigningKey.objects.filter(retired_at=None).exclude(pk=new_key.pk).update(retired_at=timezone.now())
+    logger.info("signing key rotated", extra={"kid": new_key.kid})
+    return new_key
+
+
+# Organizations, users, memberships
+
+
+def organization_ensure(*, tenant_id: object, slug: str, name: str = "") -> Organization:
+    parsed = selectors.parse_tenant_id(tenant_id)
+    if parsed is None:
+        raise InvalidInput("tenant_id must be a UUID", fields={"tenant_id": ["Must be a UUID."]})
+    with transaction.atomic():
+        organization = Organization.objects.select_for_update().filter(id=parsed).first()
+        if organization is None:
+            try:
+                with transaction.atomic():
+                    organization = Organization.objects.create(id=parsed, slug=slug, name=name)
+            except IntegrityError:
+                raise Conflict(f"The slug {slug!r} belongs to another tenant", code="slug_taken") from None
+        elif organization.slug != slug:
+            raise Conflict("This tenant id is already registered with another slug", code="tenant_mismatch")
+        for role_name, permissions in DEFAULT_ROLE_PERMISSIONS.items():
+            Role.objects.get_or_create(organization=organization, name=role_name, defaults={"permissions": permissions})
+    return organization
+
+
+def user_create(*, email: str, password: str | None, full_name: str = "", actor_id: object = None) -> User:
+    email = _normalized_email(email)
+    if password is not None:
+        _check_password_strength(password, email=email, full_name=full_name)
+    with transaction.atomic():
+        if User.objects.filter(email=email).exists():
+            raise Conflict("An account with this email already exists", code="email_taken")
+        user = User.objects.create_user(email, password, full_name=full_name)
+        data = {"user_id": str(user.pk), "email": user.email, "full_name": user.full_name}
+        _emit("UserCreated", data, tenant_id=None, actor_id=actor_id, aggregate_id=user.pk)
+    return user
+
+
+_USER_EDITABLE_FIELDS = ("full_name", "is_active", "is_staff", "is_superuser")
+
+
+def user_update(*, user: User, actor_id: object, **changes: object) -> User:
+    unknown = set(changes) - set(_USER_EDITABLE_FIELDS)
+    if unknown:
+        raise InvalidInput(f"Cannot change {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        changed = [field for field, value in changes.items() if getattr(user, field) != value]
+        for field in changed:
+            setattr(user, field, changes[field])
+        if not changed:
+            return user
+        user.save(update_fields=changed)
+        if "is_active" in changed and not user.is_active:
+            RefreshToken.objects.filter(user=user, revoked_at=None).update(revoked_at=timezone.now())
+        data = {
+            "user_id": str(user.pk),
+            "email": user.email,
+            "full_name": user.full_name,
+            "is_active": user.is_active,
+            "changed": sorted(changed),
+        }
+        _emit("UserUpdated", data, tenant_id=None, actor_id=actor_id, aggregate_id=user.pk)
+    return user
+
+
+def _role(*, organization: Organization, name: object) -> Role:
+    role = selectors.role_get(organization=organization, name=str(name))
+    if role is None:
+        choices = ", ".join(RoleName.values)
+        raise InvalidInput(f"Unknown role {name!r}; choose one of {choices}", fields={"role": [f"One of {choices}."]})
+    return role
+
+
+def _ensure_may_touch_owner(*, actor: Membership | None) -> None:
+    # Platform staff (actor None) may; inside an organization only an owner makes or unmakes owners.
+    if actor is not None and actor.role.name != RoleName.OWNER:
+        raise Forbidden("Only an owner can grant or take away the owner role")
+
+
+def _ensure_not_last_owner(*, membership: Membership) -> None:
+    if membership.role.name != RoleName.OWNER:
+        return
+    owners = Membership.objects.filter(organization_id=membership.organization_id, role__name=RoleName.OWNER)
+    if owners.count() <= 1:
+        raise Conflict("An organization must keep at least one owner", code="last_owner")
+
+
+def membership_create(*, user: User, organization: Organization, role_name: str, actor_id: object = None) -> Membership:
+    role = _role(organization=organization, name=role_name)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                membership = Membership.objects.create(user=user, organization=organization, role=role)
+        except IntegrityError:
+            raise Conflict("This user is already a member", code="already_member") from None
+        _permission_changed(user_id=user.pk, organization=organization, actor_id=actor_id, reason="membership_added")
+    return membership
+
+
+def membership_role_change(*, membership: Membership, role_name: str, actor: Membership | None) -> Membership:
+    role = _role(organization=membership.organization, name=role_name)
+    if role.pk == membership.role_id:
+        return membership
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().select_related("role", "organization").get(pk=membership.pk)
+        if RoleName.OWNER in (role.name, membership.role.name):
+            _ensure_may_touch_owner(actor=actor)
+            _ensure_not_last_owner(membership=membership)
+        membership.role = role
+        membership.save(update_fields=["role"])
+        _permission_changed(
+            user_id=membership.user_id,
+            organization=membership.organization,
+            actor_id=actor.user_id if actor else None,
+            reason="role_changed",
+        )
+    return membership
+
+
+def membership_remove(*, membership: Membership, actor: Membership | None) -> None:
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().select_related("role", "organization").get(pk=membership.pk)
+        if membership.role.name == RoleName.OWNER:
+            _ensure_may_touch_owner(actor=actor)
+            _ensure_not_last_owner(membership=membership)
+        organization, user_id = membership.organization, membership.user_id
+        membership.delete()
+        RefreshToken.objects.filter(user_id=user_id, organization=organization, revoked_at=None).update(
+            revoked_at=timezone.now()
+        )
+        _permission_changed(
+            user_id=user_id,
+            organization=organization,
+            actor_id=actor.user_id if actor else None,
+            reason="membership_removed",
+        )
+
+
+def role_permissions_set(*, role: Role, permissions: object, actor_id: object) -> Role:
+    if not isinstance(permissions, list) or not all(isinstance(code, str) for code in permissions):
+        raise InvalidInput("permissions must be a list of codes", fields={"permissions": ["A list of strings."]})
+    unknown = sorted(set(permissions) - set(PERMISSIONS))
+    if unknown:
+        raise InvalidInput(f"Unknown permissions: {', '.join(unknown)}", fields={"permissions": unknown})
+    if role.name == RoleName.OWNER:
+        raise Conflict("The owner role always has every permission", code="owner_role_fixed")
+    new_permissions = sorted(set(permissions))
+    with transaction.atomic():
+        role = Role.objects.select_for_update().select_related("organization").get(pk=role.pk)
+        if sorted(role.permissions) == new_permissions:
+            return role
+        role.permissions = new_permissions
+        role.save(update_fields=["permissions", "updated_at"])
+        for user_id in role.memberships.values_list("user_id", flat=True):
+            _permission_changed(
+                user_id=user_id, organization=role.organization, actor_id=actor_id, reason="role_permissions_changed"
+            )
+    return role
+
+
+def tenant_owner_create(
+    *, tenant_id: object, tenant_slug: object, email: object, password: object, full_name: object = ""
+) -> User:
+    """The owner of a new tenant (called by tenancy at signup). Idempotent per (tenant, email)."""
+    email = _normalized_email(email)
+    full_name = str(full_name or "")[:200]
+    slug = str(tenant_slug or "").strip().lower()
+    if not slug or len(slug) > 63 or not all(ch.isalnum() or ch == "-" for ch in slug):
+        raise InvalidInput("tenant_slug must be a DNS label", fields={"tenant_slug": ["Letters, digits and hyphens."]})
+    if not isinstance(password, str) or not password:
+        raise InvalidInput("A password is required", fields={"password": ["This field is required."]})
+    with transaction.atomic():
+        organization = organization_ensure(tenant_id=tenant_id, slug=slug)
+        user = User.objects.filter(email=email).first()
+        if user is None:
+            user = user_create(email=email, password=password, full_name=full_name)
+        elif not user.check_password(password):
+            raise Conflict("An account with this email exists and the password does not match", code="email_taken")
+        membership = Membership.objects.filter(user=user, organization=organization).select_related("role").first()
+        if membership is None:
+            membership_create(user=user, organization=organization, role_name=RoleName.OWNER)
+        elif membership.role.name != RoleName.OWNER:
+            membership_role_change(membership=membership, role_name=RoleName.OWNER, actor=None)
+    return user
+
+
+# Invitations
+
+
+def invitation_link(*, organization: Organization, raw_token: str) -> str:
+    base = settings.TENANT_URL_TEMPLATE.format(slug=organization.slug).rstrip("/")
+    return f"{base}/login/invitation/{raw_token}"
+
+
+def _invitation_mail_send(*, invitation: Invitation, raw_token: str) -> None:
+    link = invitation_link(organization=invitation.organization, raw_token=raw_token)
+    organization = invitation.organization.name or invitation.organization.slug
+    mail.send_mail(
+        subject=f"You are invited to {organization}",
+        message=(
+            f"You have been invited to join {organization} as {invitation.role.name}.\n\n"
+            f"Accept the invitation: {link}\n\nThe link expires on {invitation.expires_at:%Y-%m-%d %H:%M} UTC."
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[invitation.email],
+    )
+
+
+def invitation_create(
+    *, organization: Organization, email: object, role_name: object, actor: Membership | None
+) -> tuple[Invitation, str]:
+    email = _normalized_email(email)
+    role = _role(organization=organization, name=role_name)
+    if role.name == RoleName.OWNER:
+        _ensure_may_touch_owner(actor=actor)
+    if Membership.objects.filter(organization=organization, user__email=email).exists():
+        raise Conflict("This person is already a member", code="already_member")
+    raw_token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    with transaction.atomic():
+        # Only the newest link for a person works: re-inviting replaces the earlier offer.
+        Invitation.objects.filter(organization=organization, email=email, accepted_at=None, revoked_at=None).update(
+            revoked_at=now
+        )
+        invitation = Invitation.objects.create(
+            organization=organization,
+            email=email,
+            role=role,
+            token_hash=selectors.invitation_token_hash(raw_token),
+            invited_by_id=actor.user_id if actor else None,
+            expires_at=now + settings.INVITATION_LIFETIME,
+        )
+        transaction.on_commit(lambda: _invitation_mail_send(invitation=invitation, raw_token=raw_token))
+    return invitation, raw_token
+
+
+def invitation_revoke(*, invitation: Invitation) -> None:
+    Invitation.objects.filter(pk=invitation.pk, accepted_at=None, revoked_at=None).update(revoked_at=timezone.now())
+
+
+_INVITATION_UNUSABLE = "This invitation link is unknown, already used, revoked or expired"
+
+
+def invitation_accept(*, raw_token: object, password: object = None, full_name: object = "") -> Membership:
+    """Accepting proves the email address: a new person sets a password, a known one just joins."""
+    if not isinstance(raw_token, str) or not raw_token:
+        raise InvalidInput("token is required", fields={"token": ["This field is required."]})
+    with transaction.atomic():
+        invitation = (
+            Invitation.objects.select_for_update()
+            .select_related("organization", "role")
+            .filter(token_hash=selectors.invitation_token_hash(raw_token))
+            .first()
+        )
+        if invitation is None or not invitation.is_pending:
+            raise InvalidInput(_INVITATION_UNUSABLE, code="invitation_invalid")
+        user = User.objects.filter(email=invitation.email).first()
+        if user is None:
+            if not password:
+                raise InvalidInput(
+                    "Choose a password to create your account", fields={"password": ["This field is required."]}
+                )
+            user = user_create(
+                email=invitation.email,
+                password=str(password),
+                full_name=str(full_name or "")[:200],
+                actor_id=invitation.invited_by_id,
+            )
+        elif not user.is_active:
+            raise Forbidden("This account is disabled", code="account_disabled")
+        membership = Membership.objects.filter(user=user, organization=invitation.organization).first()
+        if membership is None:
+            membership = membership_create(
+                user=user,
+                organization=invitation.organization,
+                role_name=invitation.role.name,
+                actor_id=invitation.invited_by_id,
+            )
+        invitation.accepted_at = timezone.now()
+        invitation.save(update_fields=["accepted_at"])
+    return membership
+
+
+# Sign-in and tokens
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access: str
+    refresh: str
+    expires_in: int
+    refresh_expires_in: int
+
+    def as_dict(self) -> dict:
+        return {"access": self.access, "refresh": self.refresh, "token_type": "Bearer", "expires_in": self.expires_in}
+
+
+def login_authenticate(*, email: object, password: object, tenant_id: object, ip: str) -> Membership:
+    """The membership a sign-in opens, or InvalidCredentials with one message for every reason."""
+    email = str(email or "").strip().lower()
+    password = str(password or "")
+    throttle = login_throttle_check(email=email, ip=ip)
+    if throttle.retry_after:
+        raise LoginThrottled(throttle.retry_after)
+    user = User.objects.filter(email=email).first() if email else None
+    if user is None:
+        # Hash anyway so an unknown email takes as long to refuse as a wrong password.
+        User().set_password(password)
+        membership = None
+    elif not user.check_password(password) or not user.is_active:
+        membership = None
+    else:
+        membership = selectors.membership_get(user_id=user.pk, tenant_id=tenant_id)
+    if membership is None:
+        login_failure_record(email=email, ip=ip)
+        raise InvalidCredentials(BAD_CREDENTIALS_MESSAGE)
+    login_success_record(email=email)
+    User.objects.filter(pk=membership.user_id).update(last_login=timezone.now())
+    return membership
+
+
+def _expiry(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=UTC)
+
+
+def token_pair_issue(*, membership: Membership, family: uuid.UUID | None = None) -> TokenPair:
+    family = family or uuid.uuid4()
+    access_rights = selectors.access_of_membership(membership)
+    access = PlatformAccessToken.for_user(membership.user)
+    access["tenantId"] = str(membership.organization_id)
+    access["roles"] = list(access_rights.roles)
+    access["permissions"] = list(access_rights.permissions)
+    access["sid"] = str(family)  # the session (refresh family), so /logout can end it from the access cookie
+    refresh = PlatformRefreshToken.for_user(membership.user)
+    refresh["tenantId"] = str(membership.organization_id)
+    refresh["fam"] = str(family)
+    RefreshToken.objects.create(
+        jti=refresh["jti"],
+        family=family,
+        user_id=membership.user_id,
+        organization_id=membership.organization_id,
+        expires_at=_expiry(refresh["exp"]),
+    )
+    return TokenPair(
+        access=str(access),
+        refresh=str(refresh),
+        expires_in=int(PlatformAccessToken.lifetime.total_seconds()),
+        refresh_expires_in=int(PlatformRefreshToken.lifetime.total_seconds()),
+    )
+
+
+def _refresh_claims(raw_token: object, *, tenant_id: object) -> PlatformRefreshToken:
+    if not isinstance(raw_token, str) or not raw_token:
+        raise InvalidInput("refresh is required", fields={"refresh": ["This field is required."]})
+    try:
+        token = PlatformRefreshToken(raw_token)
+    except TokenError as exc:
+        raise InvalidRefreshToken(f"Refresh token refused: {exc}") from None
+    if token.get("tenantId") != str(selectors.parse_tenant_id(tenant_id)):
+        raise InvalidRefreshToken("Refresh token refused: it belongs to another organization")
+    return token
+
+
+def _family_revoke(*, family: uuid.UUID | str) -> int:
+    return RefreshToken.objects.filter(family=family, revoked_at=None).update(revoked_at=timezone.now())
+
+
+def refresh_token_rotate(*, raw_token: object, tenant_id: object) -> TokenPair:
+    """A new pair for a refresh token, which is used up. Presenting a used one again revokes its family."""
+    token = _refresh_claims(raw_token, tenant_id=tenant_id)
+    refusal: IdentityError
+    with transaction.atomic():
+        record = RefreshToken.objects.select_for_update().filter(jti=token["jti"]).first()
+        if record is None:
+            raise InvalidRefreshToken("Refresh token refused: unknown token")
+        if record.used_at is not None:
+            # Someone holds a copy: the thief or the owner, we cannot tell, so end the session for both.
+            _family_revoke(family=record.family)
+            logger.warning("refresh token reuse; family revoked", extra={"family": str(record.family)})
+            refusal = InvalidRefreshToken("Refresh token was already used; the session is revoked", code="token_reused")
+        elif record.revoked_at is not None:
+            refusal = InvalidRefreshToken("Refresh token refused: the session is revoked", code="token_revoked")
+        else:
+            membership = selectors.membership_get(user_id=record.user_id, tenant_id=record.organization_id)
+            if membership is None:
+                _family_revoke(family=record.family)
+                refusal = InvalidRefreshToken("Refresh token refused: no longer a member", code="token_revoked")
+            else:
+                record.used_at = timezone.now()
+                record.save(update_fields=["used_at"])
+                return token_pair_issue(membership=membership, family=record.family)
+    # Raised after the block so the revocation above commits.
+    raise refusal
+
+
+def refresh_token_revoke(*, raw_token: object, tenant_id: object) -> None:
+    """Logout: ends the whole session the token belongs to. Revoking twice is not an error."""
+    token = _refresh_claims(raw_token, tenant_id=tenant_id)
+    record = RefreshToken.objects.filter(jti=token["jti"]).first()
+    if record is None:
+        raise InvalidRefreshToken("Refresh token refused: unknown token")
+    _family_revoke(family=record.family)
+
+
+def session_revoke(*, family: object, user_id: object) -> None:
+    """Logout from a browser, which holds only the access cookie on most paths; `sid` names the family."""
+    try:
+        family_id = uuid.UUID(str(family))
+    except ValueError:
+        return
+    RefreshToken.objects.filter(family=family_id, user_id=user_id, revoked_at=None).update(revoked_at=timezone.now())

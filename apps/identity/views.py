@@ -1,0 +1,108 @@
+"""Browser pages: sign in, sign out, accept an invitation. Thin: forms in, services, cookies out."""
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_http_methods
+
+from apps.common.auth import tenant_id_from_request
+from apps.common.errors import error_response
+from apps.identity import selectors, services
+from apps.identity.api import ACCESS_COOKIE, clear_auth_cookies, client_ip, set_auth_cookies
+from apps.identity.forms import InvitationAcceptForm, LoginForm
+from apps.identity.tokens import access_token_session
+
+DEFAULT_NEXT = "/projects/"
+
+
+def safe_next(value: object) -> str:
+    """Only a path on this same host: an absolute or scheme-relative URL would make us an open redirect."""
+    if not isinstance(value, str) or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return DEFAULT_NEXT
+    if any(ord(ch) < 32 or ch == "\\" for ch in value):
+        return DEFAULT_NEXT
+    if not url_has_allowed_host_and_scheme(value, allowed_hosts=set()):
+        return DEFAULT_NEXT
+    return value
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
+    return error_response(request, 403, "csrf_failed", f"CSRF check failed: {reason}")
+
+
+@ensure_csrf_cookie
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    next_url = safe_next(request.POST.get("next") or request.GET.get("next"))
+    tenant_id = tenant_id_from_request(request)
+    context = {
+        "next": next_url,
+        "has_tenant": tenant_id is not None,
+        "tenant_slug": request.headers.get("X-Tenant-Slug"),
+    }
+    if request.method == "GET":
+        form = LoginForm(initial={"next": next_url, "email": request.GET.get("email", "")})
+        return render(request, "identity/login.html", {**context, "form": form})
+
+    form = LoginForm(request.POST)
+    if tenant_id is None:
+        context["error"] = "Sign in on your organization's address, for example acme.localhost:8000/login."
+        return render(request, "identity/login.html", {**context, "form": form}, status=400)
+    if not form.is_valid():
+        return render(request, "identity/login.html", {**context, "form": form}, status=400)
+    try:
+        membership = services.login_authenticate(
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password"],
+            tenant_id=tenant_id,
+            ip=client_ip(request),
+        )
+    except services.LoginThrottled as exc:
+        response = render(request, "identity/login.html", {**context, "form": form, "error": exc.message}, status=429)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+    except services.InvalidCredentials as exc:
+        return render(request, "identity/login.html", {**context, "form": form, "error": exc.message}, status=401)
+    response = HttpResponseRedirect(next_url)
+    set_auth_cookies(response, services.token_pair_issue(membership=membership))
+    return response
+
+
+@ensure_csrf_cookie
+@require_http_methods(["GET", "POST"])
+def logout_view(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return render(request, "identity/logout.html")
+    session = access_token_session(request.COOKIES.get(ACCESS_COOKIE, ""))
+    if session is not None:
+        user_id, session_id = session
+        services.session_revoke(family=session_id, user_id=user_id)
+    response = HttpResponseRedirect("/login")
+    clear_auth_cookies(response)
+    return response
+
+
+@ensure_csrf_cookie
+@require_http_methods(["GET", "POST"])
+def invitation_view(request: HttpRequest, token: str) -> HttpResponse:
+    invitation = selectors.invitation_get_pending(raw_token=token)
+    if invitation is None:
+        return render(request, "identity/invitation.html", {"invitation": None}, status=404)
+    context = {"invitation": invitation, "is_new_user": not selectors.user_exists(email=invitation.email)}
+    if request.method == "GET":
+        return render(request, "identity/invitation.html", {**context, "form": InvitationAcceptForm()})
+    form = InvitationAcceptForm(request.POST)
+    if not form.is_valid():
+        return render(request, "identity/invitation.html", {**context, "form": form}, status=400)
+    try:
+        services.invitation_accept(
+            raw_token=token, password=form.cleaned_data["password"] or None, full_name=form.cleaned_data["full_name"]
+        )
+    except services.IdentityError as exc:
+        for message in exc.extra.get("fields", {}).get("password", []):
+            form.add_error("password", message)
+        if not form.errors:
+            form.add_error(None, exc.message)
+        return render(request, "identity/invitation.html", {**context, "form": form}, status=exc.status)
+    return HttpResponseRedirect(f"/login?email={invitation.email}&joined=1")
