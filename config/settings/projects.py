@@ -4,14 +4,30 @@ django-tenants keeps the tenant registry in the public schema (SHARED_APPS) and 
 board data in each tenant's schema (TENANT_APPS). Channels serves the live board.
 """
 
+from config.env import env_int, env_secret, env_str
 from config.settings.base import *  # noqa: F403
-from config.settings.base import INSTALLED_APPS, MIDDLEWARE, REDIS_URL, database_for
+from config.settings.base import (
+    DB_NAME_PREFIX,
+    DEBUG,
+    INSTALLED_APPS,
+    MIDDLEWARE,
+    POSTGRES_URL,
+    REDIS_URL,
+    TEST_DB_SUFFIX,
+    database_for,
+)
 
 SERVICE_NAME = "projects"
 ROOT_URLCONF = "config.urls.projects"
 PUBLIC_SCHEMA_URLCONF = "config.urls.projects"
 DATABASES = {"default": database_for("projects", engine="django_tenants.postgresql_backend")}
-DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+# Tenant routing (docs/adr/0001-database-mode-routing.md): the tenant middleware reads
+# X-Tenant-ID (or the Host), sets a contextvar and the connection's schema; the router
+# sends tenant-app models of a database-mode tenant to an alias added at run time.
+DATABASE_ROUTERS = [
+    "apps.projects.tenants.routers.TenantDatabaseRouter",
+    "django_tenants.routers.TenantSyncRouter",
+]
 READINESS_CHECKS = ["database", "cache", "broker"]
 
 SHARED_APPS = [
@@ -32,7 +48,21 @@ INSTALLED_APPS = list(dict.fromkeys([*SHARED_APPS, *TENANT_APPS]))
 TENANT_MODEL = "project_tenants.Tenant"
 TENANT_DOMAIN_MODEL = "project_tenants.Domain"
 
-MIDDLEWARE = [*MIDDLEWARE]
+MIDDLEWARE = [*MIDDLEWARE, "apps.projects.tenants.middleware.TenantMiddleware"]
+
+# Provisioning. Schema mode clones TENANT_TEMPLATE_SCHEMA; database mode creates
+# tenant_<id> from TENANT_TEMPLATE_DATABASE on one of TENANT_DATABASE_SERVERS (the
+# placements: "name=postgres://...,name2=..."; "default" is the service's own server).
+TENANT_TEMPLATE_SCHEMA = env_str("TENANT_TEMPLATE_SCHEMA", "tenant_template")
+TENANT_TEMPLATE_DATABASE = env_str("TENANT_TEMPLATE_DATABASE", f"{DB_NAME_PREFIX}tenant_template{TEST_DB_SUFFIX}")
+TENANT_DATABASE_PREFIX = env_str("TENANT_DATABASE_PREFIX", f"{DB_NAME_PREFIX}tenant_")
+TENANT_DATABASE_SERVERS = {
+    "default": POSTGRES_URL,
+    **dict(item.split("=", 1) for item in env_str("TENANT_DATABASE_SERVERS", "").split(",") if "=" in item),
+}
+# Each database-mode tenant's role password is derived from this secret and the role name.
+TENANT_DB_PASSWORD_SECRET = env_secret("TENANT_DB_PASSWORD_SECRET", dev_default="dev-tenant-db-secret", debug=DEBUG)
+TENANT_DB_CONN_MAX_AGE = env_int("TENANT_DB_CONN_MAX_AGE", 60)
 
 CHANNEL_LAYERS = {
     "default": {

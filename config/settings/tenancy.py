@@ -1,5 +1,6 @@
 """Tenancy: tenants, domains, placements, provisioning state and schema versions."""
 
+from config.env import env_float
 from config.settings.base import *  # noqa: F403
 from config.settings.base import INSTALLED_APPS, MIDDLEWARE, database_for
 
@@ -33,3 +34,6 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {"TITLE": "Tenancy", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
+
+# Service-to-service calls (identity's /internal/tenant-owners at signup).
+IDENTITY_TIMEOUT = env_float("IDENTITY_TIMEOUT", 10.0)

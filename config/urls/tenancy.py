@@ -1,8 +1,9 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView
 
-from config.urls.common import handler404, handler500, urlpatterns as common_urls
+from config.urls.common import handler404, handler500
+from config.urls.common import urlpatterns as common_urls
 
 __all__ = ["handler404", "handler500", "urlpatterns"]
 
@@ -10,4 +11,5 @@ urlpatterns = [
     *common_urls,
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("admin/", admin.site.urls),
+    path("", include("apps.tenancy.urls")),
 ]

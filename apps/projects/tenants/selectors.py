@@ -1,0 +1,67 @@
+"""Reads of the tenant registry and of the tenant-app migration state."""
+
+import hashlib
+import uuid
+from functools import cache
+
+from django.apps import apps
+from django.conf import settings
+from django.db.migrations.loader import MigrationLoader
+from django.db.models import QuerySet
+
+from apps.projects.tenants.models import Domain, ProvisioningStatus, Tenant
+
+
+def tenant_get(*, tenant_id: uuid.UUID | str) -> Tenant | None:
+    try:
+        tenant_uuid = uuid.UUID(str(tenant_id))
+    except ValueError:
+        return None
+    return Tenant.objects.filter(tenant_id=tenant_uuid).first()
+
+
+def tenant_get_for_host(*, host: str) -> Tenant | None:
+    domain = Domain.objects.select_related("tenant").filter(domain=host.split(":", 1)[0].lower()).first()
+    return domain.tenant if domain else None
+
+
+def tenant_domain_name(*, slug: str) -> str:
+    return f"{slug}.{settings.BASE_DOMAIN}"
+
+
+@cache
+def tenant_app_labels() -> frozenset[str]:
+    return frozenset(config.label for config in apps.get_app_configs() if config.name in settings.TENANT_APPS)
+
+
+@cache
+def migration_target() -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The tenant apps' migrations on disk: a digest (the version) and the leaf nodes to migrate to.
+
+    Read once per process: the code on disk does not change under a running process.
+    """
+    loader = MigrationLoader(None, ignore_no_migrations=True)  # no connection: disk only
+    labels = tenant_app_labels()
+    nodes = sorted(key for key in loader.graph.nodes if key[0] in labels)
+    leaves = tuple(key for key in loader.graph.leaf_nodes() if key[0] in labels)
+    digest = hashlib.sha256("\n".join(f"{app}.{name}" for app, name in nodes).encode()).hexdigest()[:32]
+    return digest, leaves
+
+
+def migration_target_version() -> str:
+    return migration_target()[0]
+
+
+def tenants_behind(*, target_version: str, slugs: list[str] | None = None) -> QuerySet[Tenant]:
+    """Active tenants not recorded at the target: the only ones a migration run opens."""
+    queryset = Tenant.objects.filter(status=ProvisioningStatus.ACTIVE).exclude(schema_version=target_version)
+    if slugs:
+        queryset = queryset.filter(slug__in=slugs)
+    return queryset.order_by("created_at")
+
+
+def tenants_active_count(*, slugs: list[str] | None = None) -> int:
+    queryset = Tenant.objects.filter(status=ProvisioningStatus.ACTIVE)
+    if slugs:
+        queryset = queryset.filter(slug__in=slugs)
+    return queryset.count()

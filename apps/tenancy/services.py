@@ -1,0 +1,199 @@
+"""Writes of the tenancy service: signup, provisioning requests and their outcome.
+
+Provisioning itself happens in the projects service: signup writes the tenant and a
+TenantCreated event in one transaction; the projects service provisions and answers
+with TenantProvisioned or TenantProvisioningFailed (apps/tenancy/handlers.py).
+"""
+
+import logging
+import uuid
+
+import httpx
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.tenancy import selectors
+from apps.tenancy.models import Domain, Isolation, Tenant, TenantStatus
+from apps.tenancy.slugs import slug_problem
+
+logger = logging.getLogger(__name__)
+
+
+class TenancyError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None, **extra: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.code
+        self.status = status or self.status
+        self.extra = extra
+
+
+class InvalidSignup(TenancyError):
+    code = "validation_error"
+
+
+class SlugTaken(TenancyError):
+    status = 409
+    code = "slug_taken"
+
+
+class NotRetryable(TenancyError):
+    status = 409
+    code = "not_retryable"
+
+
+class IdentityUnavailable(TenancyError):
+    status = 503
+    code = "identity_unavailable"
+
+
+def _owner_create(*, tenant: Tenant, email: str, password: str, full_name: str) -> str:
+    """The tenant's owner, through identity's internal endpoint; returns the user id."""
+    url = f"{settings.SERVICE_URLS['identity'].rstrip('/')}/internal/tenant-owners"
+    body = {
+        "tenant_id": str(tenant.id),
+        "tenant_slug": tenant.slug,
+        "email": email,
+        "password": password,
+        "full_name": full_name,
+    }
+    try:
+        response = httpx.post(
+            url,
+            json=body,
+            headers={"X-Internal-Token": settings.INTERNAL_API_TOKEN},
+            timeout=settings.IDENTITY_TIMEOUT,
+        )
+    except httpx.HTTPError as exc:
+        raise IdentityUnavailable(f"The identity service did not answer: {type(exc).__name__}") from exc
+    if response.status_code == 201:
+        return str(response.json()["user_id"])
+    try:
+        error = response.json()["error"]
+    except (ValueError, KeyError, TypeError):
+        error = {}
+    if response.status_code in (400, 409, 422):
+        # Identity's own verdict on the owner (weak password, bad email, email taken) is the caller's to fix.
+        fields = error.get("fields")
+        raise InvalidSignup(
+            error.get("message", "The owner was refused"),
+            code=error.get("code", "owner_refused"),
+            status=response.status_code,
+            **({"fields": fields} if fields else {}),
+        )
+    raise IdentityUnavailable(f"The identity service answered {response.status_code}")
+
+
+def _provisioning_request(*, tenant: Tenant, actor_id: str | None, trace_id: str | None) -> None:
+    from apps.events.outbox import publish
+
+    publish(
+        "TenantCreated",
+        {
+            "tenant_id": str(tenant.id),
+            "slug": tenant.slug,
+            "name": tenant.name,
+            "isolation": tenant.isolation,
+            "placement": tenant.placement.name if tenant.placement else None,
+            "owner_user_id": tenant.owner_user_id or None,
+        },
+        tenant_id=str(tenant.id),
+        actor_id=actor_id,
+        aggregate_id=str(tenant.id),
+        trace_id=trace_id,
+    )
+
+
+def tenant_signup(
+    *,
+    name: str,
+    slug: str,
+    owner_email: str,
+    owner_password: str,
+    isolation: str = Isolation.SCHEMA,
+    owner_full_name: str = "",
+    trace_id: str | None = None,
+) -> Tenant:
+    """A new tenant, its domain and its owner; its storage is requested from the projects service."""
+    problem = slug_problem(slug)
+    if problem:
+        raise InvalidSignup(problem, code="invalid_slug", fields={"slug": [problem]})
+    if isolation not in Isolation.values:
+        message = f"isolation is one of {', '.join(Isolation.values)}"
+        raise InvalidSignup(message, code="invalid_isolation", fields={"isolation": [message]})
+    if selectors.tenant_get_by_slug(slug=slug) is not None:
+        raise SlugTaken(f"The slug {slug!r} is taken")
+    placement = None
+    if isolation == Isolation.DATABASE:
+        placement = selectors.placement_for_new_tenant()
+        if placement is None:
+            raise InvalidSignup("No placement accepts database-mode tenants now", code="no_placement", status=503)
+    try:
+        # The slug's unique row is held while identity creates the owner: a concurrent signup
+        # for the same slug waits, then fails, and nothing half-made is left on either side.
+        with transaction.atomic():
+            tenant = Tenant.objects.create(
+                id=uuid.uuid4(),
+                slug=slug,
+                name=name,
+                isolation=isolation,
+                placement=placement,
+                owner_email=owner_email,
+                status=TenantStatus.PROVISIONING,
+                provisioning_attempts=1,
+            )
+            Domain.objects.create(domain=selectors.tenant_domain_name(slug=slug), tenant=tenant, is_primary=True)
+            tenant.owner_user_id = _owner_create(
+                tenant=tenant, email=owner_email, password=owner_password, full_name=owner_full_name
+            )
+            tenant.save(update_fields=["owner_user_id", "updated_at"])
+            _provisioning_request(tenant=tenant, actor_id=tenant.owner_user_id, trace_id=trace_id)
+    except IntegrityError as exc:
+        raise SlugTaken(f"The slug {slug!r} is taken") from exc
+    return tenant
+
+
+def tenant_provisioning_retry(*, tenant: Tenant, actor_id: str | None = None, trace_id: str | None = None) -> Tenant:
+    """Asks for provisioning again; the projects service resumes from its step log."""
+    with transaction.atomic():
+        tenant = Tenant.objects.select_for_update(of=("self",)).select_related("placement").get(pk=tenant.pk)
+        if tenant.status == TenantStatus.ACTIVE:
+            raise NotRetryable(f"Tenant {tenant.slug} is already active")
+        tenant.status = TenantStatus.PROVISIONING
+        tenant.failure_reason = ""
+        tenant.provisioning_attempts += 1
+        tenant.save(update_fields=["status", "failure_reason", "provisioning_attempts", "updated_at"])
+        _provisioning_request(tenant=tenant, actor_id=actor_id, trace_id=trace_id)
+    return tenant
+
+
+def tenant_mark_active(*, tenant_id: str, schema_version: str = "") -> Tenant | None:
+    with transaction.atomic():
+        tenant = Tenant.objects.select_for_update(of=("self",)).filter(pk=tenant_id).first()
+        if tenant is None:
+            logger.warning("TenantProvisioned for unknown tenant %s", tenant_id)
+            return None
+        tenant.status = TenantStatus.ACTIVE
+        tenant.failure_reason = ""
+        tenant.schema_version = schema_version or tenant.schema_version
+        tenant.provisioned_at = tenant.provisioned_at or timezone.now()
+        tenant.save(update_fields=["status", "failure_reason", "schema_version", "provisioned_at", "updated_at"])
+    return tenant
+
+
+def tenant_mark_failed(*, tenant_id: str, reason: str) -> Tenant | None:
+    with transaction.atomic():
+        tenant = Tenant.objects.select_for_update(of=("self",)).filter(pk=tenant_id).first()
+        if tenant is None:
+            logger.warning("TenantProvisioningFailed for unknown tenant %s", tenant_id)
+            return None
+        if tenant.status == TenantStatus.ACTIVE:
+            return tenant  # a late report of an earlier attempt: the later success stands
+        tenant.status = TenantStatus.FAILED
+        tenant.failure_reason = reason[:1000] or "unknown"
+        tenant.save(update_fields=["status", "failure_reason", "updated_at"])
+    return tenant
