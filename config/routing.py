@@ -1,3 +1,9 @@
 """WebSocket routes of the projects service."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from apps.projects.consumers import BoardConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/boards/<int:board_id>/", BoardConsumer.as_asgi()),
+]

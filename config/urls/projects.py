@@ -1,12 +1,15 @@
 from django.http import HttpRequest, JsonResponse
-from django.urls import path
+from django.urls import include, path
 
 from apps.common.ninja import platform_api
-from config.urls.common import handler404, handler500, urlpatterns as common_urls
+from apps.projects import api as projects_api
+from config.urls.common import handler404, handler500
+from config.urls.common import urlpatterns as common_urls
 
 __all__ = ["handler404", "handler500", "urlpatterns"]
 
 api = platform_api(title="Projects", urls_namespace="projects-api")
+projects_api.install(api)
 
 
 def openapi(request: HttpRequest) -> JsonResponse:
@@ -17,4 +20,5 @@ urlpatterns = [
     *common_urls,
     path("openapi.json", openapi, name="openapi"),
     path("api/", api.urls),
+    path("", include("apps.projects.urls")),
 ]

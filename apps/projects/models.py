@@ -1,0 +1,210 @@
+"""The board domain. These tables live in each tenant's schema (a django-tenants TENANT_APP).
+
+People are referenced by the identity service's user id (the token's `sub`), never by a
+foreign key: users live in another service's database.
+"""
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+
+from apps.projects.storage import attachment_storage, attachment_upload_to
+
+USER_ID_LENGTH = 64
+# Ranks compare byte by byte whatever the database's locale is.
+RANK_COLLATION = "C"
+
+
+class ProjectRole(models.TextChoices):
+    VIEWER = "viewer"
+    MEMBER = "member"
+    MANAGER = "manager"
+
+
+class ColumnCategory(models.TextChoices):
+    TODO = "todo"
+    DOING = "doing"
+    DONE = "done"
+
+
+class Priority(models.TextChoices):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class Project(models.Model):
+    key = models.CharField(
+        max_length=10,
+        unique=True,
+        validators=[RegexValidator(r"^[A-Z][A-Z0-9]{1,9}$", "2-10 capital letters or digits, starting with a letter")],
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    # The last task number handed out: DEMO-42 is task number 42 of project DEMO.
+    task_counter = models.PositiveIntegerField(default=0)
+    version = models.PositiveIntegerField(default=1)
+    created_by = models.CharField(max_length=USER_ID_LENGTH)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class ProjectMember(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="members")
+    user_id = models.CharField(max_length=USER_ID_LENGTH)
+    role = models.CharField(max_length=10, choices=ProjectRole.choices, default=ProjectRole.MEMBER)
+    display_name = models.CharField(max_length=200, blank=True)
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user_id"], name="project_member_unique")]
+        indexes = [models.Index(fields=["user_id"], name="project_member_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.project_id} as {self.role}"
+
+
+class Board(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="boards")
+    name = models.CharField(max_length=200)
+    position = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project_id", "position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Column(models.Model):
+    board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="columns")
+    name = models.CharField(max_length=100)
+    position = models.PositiveIntegerField(default=0)
+    wip_limit = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    category = models.CharField(max_length=5, choices=ColumnCategory.choices, default=ColumnCategory.TODO)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["board_id", "position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Task(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
+    board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="tasks")
+    column = models.ForeignKey(Column, on_delete=models.PROTECT, related_name="tasks")
+    number = models.PositiveIntegerField()
+    key = models.CharField(max_length=24, unique=True)
+    title = models.CharField(max_length=300)
+    description = models.TextField(blank=True, help_text="Markdown")
+    # A fractional rank (see ranks.py): a move rewrites only the moved task's row.
+    rank = models.CharField(max_length=255, db_collation=RANK_COLLATION)
+    assignees = ArrayField(models.CharField(max_length=USER_ID_LENGTH), default=list, blank=True)
+    labels = ArrayField(models.CharField(max_length=40), default=list, blank=True)
+    reporter_id = models.CharField(max_length=USER_ID_LENGTH)
+    priority = models.CharField(max_length=6, choices=Priority.choices, default=Priority.MEDIUM)
+    due_date = models.DateField(null=True, blank=True)
+    estimate_minutes = models.PositiveIntegerField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["column_id", "rank", "id"]
+        constraints = [models.UniqueConstraint(fields=["project", "number"], name="task_project_number_unique")]
+        indexes = [
+            models.Index(fields=["column", "rank"], name="task_column_rank_idx"),
+            models.Index(fields=["board", "column", "rank"], name="task_board_order_idx"),
+            GinIndex(fields=["assignees"], name="task_assignees_gin"),
+            GinIndex(fields=["labels"], name="task_labels_gin"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Subtask(models.Model):
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="subtasks")
+    title = models.CharField(max_length=300)
+    done = models.BooleanField(default=False)
+    position = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["task_id", "position", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Comment(models.Model):
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="comments")
+    author_id = models.CharField(max_length=USER_ID_LENGTH)
+    body = models.TextField(help_text="Markdown")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["task_id", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"comment {self.pk} on {self.task_id}"
+
+
+class Attachment(models.Model):
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(storage=attachment_storage, upload_to=attachment_upload_to, max_length=300)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    uploaded_by = models.CharField(max_length=USER_ID_LENGTH)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["task_id", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class WorkLog(models.Model):
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="worklogs")
+    user_id = models.CharField(max_length=USER_ID_LENGTH)
+    day = models.DateField()
+    minutes = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["task_id", "day", "id"]
+        indexes = [models.Index(fields=["user_id", "day"], name="worklog_user_day_idx")]
+        constraints = [models.CheckConstraint(condition=models.Q(minutes__gte=1), name="worklog_minutes_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.minutes} min by {self.user_id} on {self.day}"
+
+
+class Activity(models.Model):
+    """What happened to a task, newest last: the task's history in its card panel."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="activities")
+    actor_id = models.CharField(max_length=USER_ID_LENGTH)
+    verb = models.CharField(max_length=40)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["task_id", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.verb} on {self.task_id}"

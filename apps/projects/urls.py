@@ -1,0 +1,9 @@
+from django.urls import path
+
+from apps.projects import views
+
+urlpatterns = [
+    path("projects/", views.project_index, name="project-index"),
+    path("boards/<int:board_id>/", views.board_page, name="board-page"),
+    path("boards/<int:board_id>/tasks/<int:task_id>/", views.card_panel, name="card-panel"),
+]

@@ -1,0 +1,106 @@
+"""Server-rendered pages: the project list and the live board. Cookie-authenticated
+(`access_token`); a visitor without a valid token goes to /login."""
+
+from collections.abc import Callable
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_GET
+from django_tenants.utils import get_public_schema_name
+
+from apps.common.auth import InvalidToken, WrongTenant, tenant_id_from_request, token_from_request, verify_access_token
+from apps.projects import live, selectors
+from apps.projects.db import tenant_connection
+from apps.projects.errors import NotFound
+from apps.projects.models import ColumnCategory, Priority
+
+View = Callable[..., HttpResponse]
+
+
+def _login_redirect(request: HttpRequest) -> HttpResponse:
+    return HttpResponseRedirect("/login?" + urlencode({"next": request.get_full_path()}))
+
+
+def page_auth(view: View) -> View:
+    """Verify the cookie token for this tenant, put the claims on request.claims."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if tenant_connection().schema_name == get_public_schema_name():
+            raise Http404("Boards are served on a tenant's host only")
+        token, _ = token_from_request(request)
+        if token is None:
+            return _login_redirect(request)
+        try:
+            request.claims = verify_access_token(token, tenant_id=tenant_id_from_request(request))
+        except WrongTenant:
+            raise Http404("No such page") from None
+        except InvalidToken:
+            return _login_redirect(request)
+        try:
+            return view(request, *args, **kwargs)
+        except NotFound as exc:
+            raise Http404(exc.message) from None
+
+    return wrapper
+
+
+@require_GET
+@page_auth
+def project_index(request: HttpRequest) -> HttpResponse:
+    projects = selectors.project_list(caller=request.claims)
+    return render(request, "projects/index.html", {"projects": projects, "claims": request.claims})
+
+
+def _filters(request: HttpRequest) -> selectors.TaskFilters:
+    from datetime import date
+
+    def day(name: str) -> date | None:
+        try:
+            return date.fromisoformat(request.GET.get(name, ""))
+        except ValueError:
+            return None
+
+    return selectors.TaskFilters(
+        assignee=request.GET.get("assignee") or None,
+        label=request.GET.get("label") or None,
+        text=(request.GET.get("q") or "").strip()[:200] or None,
+        due_before=day("due_before"),
+        due_after=day("due_after"),
+    )
+
+
+@require_GET
+@ensure_csrf_cookie
+@page_auth
+def board_page(request: HttpRequest, board_id: int) -> HttpResponse:
+    filters = _filters(request)
+    # Read before the board, so the live socket replays anything that lands in between.
+    seq = live.board_seq(schema=tenant_connection().schema_name, board_id=board_id)
+    board = selectors.board_get(caller=request.claims, board_id=board_id, filters=filters)
+    labels = sorted({label for column in board["columns"] for task in column["tasks"] for label in task["labels"]})
+    context = {
+        "board": board,
+        "seq": seq,
+        "filters": filters,
+        "labels": labels,
+        "claims": request.claims,
+        "may_move": "move_task" in board["actions"],
+        "may_create": "create_task" in board["actions"],
+        "categories": ColumnCategory,
+        "priorities": Priority.values,
+    }
+    template = "projects/_columns.html" if request.headers.get("HX-Request") else "projects/board.html"
+    return render(request, template, context)
+
+
+@require_GET
+@page_auth
+def card_panel(request: HttpRequest, board_id: int, task_id: int) -> HttpResponse:
+    task = selectors.task_get(caller=request.claims, task_id=task_id)
+    if task["board"] != board_id:
+        raise Http404("No such task on this board")
+    return render(request, "projects/_panel.html", {"task": task, "actions": set(task["actions"])})

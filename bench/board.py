@@ -1,0 +1,355 @@
+"""Board benchmarks: a board of 2,000 cards, read as JSON and as the server-rendered page,
+the queries per request, the rows a move writes, and live fan-out to 500 viewers.
+
+    .venv/bin/python bench/board.py [--cards 2000] [--viewers 500] [--rounds 30]
+
+Uses its own database (bench_projects, recreated each run) on the configured PostgreSQL
+server, its own Redis database (14), and runs the projects ASGI app under uvicorn in a
+child process for the fan-out part. Tokens are real RS256 tokens; the child process
+fetches the public key from a JWKS endpoint this script serves.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # a script run from bench/, not an installed package
+
+DB_NAME = "bench_projects"
+REDIS_URL = "redis://127.0.0.1:6379/14"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.projects")
+os.environ["DATABASE_URL"] = f"{os.environ.get('POSTGRES_URL', 'postgres://postgres@127.0.0.1:5432')}/{DB_NAME}"
+os.environ["REDIS_URL"] = REDIS_URL
+os.environ["DJANGO_DEBUG"] = "0"
+os.environ.setdefault("DJANGO_SECRET_KEY", "bench-secret-key")
+os.environ.setdefault("TENANT_DB_PASSWORD_SECRET", "bench-tenant-secret")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def recreate_database() -> None:
+    import psycopg
+
+    server = os.environ.get("POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+
+
+class Keys:
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from jwt.algorithms import RSAAlgorithm
+
+        self.kid = "bench-key"
+        self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.pem = self.private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        jwk = json.loads(RSAAlgorithm.to_jwk(self.private.public_key()))
+        self.jwks = json.dumps({"keys": [{**jwk, "kid": self.kid, "alg": "RS256", "use": "sig"}]}).encode()
+
+    def token(self, *, user_id: str, tenant_id: str, permissions: list[str]) -> str:
+        import jwt
+
+        now = int(time.time())
+        claims = {
+            "sub": user_id,
+            "tenantId": tenant_id,
+            "roles": ["manager"],
+            "permissions": permissions,
+            "iat": now,
+            "exp": now + 3600,
+            "iss": "kanban-identity",
+            "aud": "kanban-platform",
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(claims, self.pem, algorithm="RS256", headers={"kid": self.kid})
+
+    def serve_jwks(self) -> str:
+        body = self.jwks
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = HTTPServer(("127.0.0.1", free_port()), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{server.server_port}"
+
+
+PERMISSIONS = ["create_project", "create_task", "edit_task", "assign_task", "move_task", "comment", "edit_columns"]
+
+
+def seed(cards: int, tenant_uuid: str) -> dict:
+    from django.core.management import call_command
+    from django_tenants.utils import schema_context
+
+    from apps.projects import services
+    from apps.projects.models import Subtask, Task
+    from apps.projects.permissions import CallerClaims
+    from apps.projects.ranks import spread
+    from apps.projects.tenants.models import Tenant
+
+    call_command("migrate_schemas", shared=True, verbosity=0)
+    tenant = Tenant(schema_name="bench", tenant_id=tenant_uuid, slug="bench", name="Bench", status="active")
+    tenant.save()
+    tenant.create_schema(check_if_exists=True, verbosity=0)
+    caller = CallerClaims(
+        user_id="bench-user", tenant_id=tenant_uuid, roles=("manager",), permissions=frozenset(PERMISSIONS)
+    )
+    with schema_context("bench"):
+        project = services.project_create(caller=caller, key="BENCH", name="Bench")
+        board = project.boards.get()
+        columns = list(board.columns.order_by("position"))
+        # Cards are inserted in bulk (the services are measured below, not the seeding).
+        per_column = cards // len(columns)
+        tasks = []
+        number = 0
+        for column in columns:
+            for rank in spread(per_column):
+                number += 1
+                tasks.append(
+                    Task(
+                        project=project,
+                        board=board,
+                        column=column,
+                        number=number,
+                        key=f"BENCH-{number}",
+                        title=f"Card number {number} with a realistic title",
+                        rank=rank,
+                        reporter_id="bench-user",
+                        assignees=["bench-user"] if number % 3 == 0 else [],
+                        labels=["bug"] if number % 5 == 0 else [],
+                    )
+                )
+        Task.objects.bulk_create(tasks, batch_size=1000)
+        project.task_counter = number
+        project.save(update_fields=["task_counter"])
+        Subtask.objects.bulk_create(Subtask(task=task, title="step") for task in tasks[::4])
+        ids = list(Task.objects.filter(board=board).order_by("column_id", "rank").values_list("id", flat=True))
+    return {"board": board.id, "columns": [column.id for column in columns], "tasks": ids, "caller": caller}
+
+
+def time_requests(client: object, path: str, headers: dict, rounds: int) -> tuple[list[float], int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    timings = []
+    queries = 0
+    for index in range(rounds + 3):
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            response = client.get(path, **headers)
+            elapsed = (time.perf_counter() - started) * 1000
+        assert response.status_code == 200, response.content[:300]
+        if index >= 3:  # warm-up
+            timings.append(elapsed)
+            queries = len(captured)
+    return timings, queries
+
+
+def measure_reads(data: dict, keys: Keys, tenant_uuid: str, rounds: int) -> dict:
+    from django.test import Client
+
+    token = keys.token(user_id="bench-user", tenant_id=tenant_uuid, permissions=PERMISSIONS)
+    client = Client()
+    api_headers = {"HTTP_AUTHORIZATION": f"Bearer {token}", "HTTP_X_TENANT_ID": tenant_uuid}
+    client.cookies["access_token"] = token
+    json_times, json_queries = time_requests(client, f"/api/boards/{data['board']}", api_headers, rounds)
+    page_times, page_queries = time_requests(
+        client, f"/boards/{data['board']}/", {"HTTP_X_TENANT_ID": tenant_uuid}, rounds
+    )
+    return {
+        "json_p50": statistics.median(json_times),
+        "json_p95": percentile(json_times, 0.95),
+        "json_queries": json_queries,
+        "page_p50": statistics.median(page_times),
+        "page_p95": percentile(page_times, 0.95),
+        "page_queries": page_queries,
+    }
+
+
+def measure_move_writes(data: dict) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django_tenants.utils import schema_context
+
+    from apps.projects import services
+
+    with schema_context("bench"), CaptureQueriesContext(connection) as captured:
+        services.task_move(caller=data["caller"], task_id=data["tasks"][10], column_id=data["columns"][1], index=300)
+    return sum(query["sql"].split(None, 1)[0] in ("INSERT", "UPDATE", "DELETE") for query in captured)
+
+
+async def measure_fanout(data: dict, keys: Keys, tenant_uuid: str, jwks_url: str, viewers: int, moves: int) -> dict:
+    import httpx
+    import websockets
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "IDENTITY_URL": jwks_url,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--lifespan",
+            "off",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        base = f"127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                httpx.get(f"http://{base}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                await asyncio.sleep(0.1)
+        token = keys.token(user_id="bench-user", tenant_id=tenant_uuid, permissions=PERMISSIONS)
+        arrivals: dict[int, list[float]] = {}
+        sockets = []
+        for index in range(viewers):
+            ws = await websockets.connect(
+                f"ws://{base}/ws/boards/{data['board']}/",
+                subprotocols=["bearer", token],
+                additional_headers={"X-Tenant-ID": tenant_uuid},
+                max_queue=None,
+            )
+            sockets.append(ws)
+            if index % 100 == 99:
+                print(f"  {index + 1} viewers connected", flush=True)
+
+        async def listen(ws: object) -> None:
+            async for raw in ws:
+                message = json.loads(raw)
+                if message["type"] == "task.moved":
+                    arrivals.setdefault(message["seq"], []).append(time.perf_counter())
+
+        listeners = [asyncio.create_task(listen(ws)) for ws in sockets]
+        headers = {"Authorization": f"Bearer {token}", "X-Tenant-ID": tenant_uuid}
+        latencies: list[float] = []  # from the API's response reaching the client (negative: before it)
+        from_request: list[float] = []  # from the move request being sent
+        async with httpx.AsyncClient(base_url=f"http://{base}", timeout=30) as client:
+            for move in range(moves):
+                task_id = data["tasks"][move]
+                sent = time.perf_counter()
+                response = await client.post(
+                    f"/api/tasks/{task_id}/move", json={"column": data["columns"][move % 3]}, headers=headers
+                )
+                responded = time.perf_counter()
+                assert response.status_code == 200, response.text
+                deadline = time.perf_counter() + 5
+                while time.perf_counter() < deadline:
+                    newest = max(arrivals) if arrivals else None
+                    if newest is not None and len(arrivals[newest]) >= viewers:
+                        break
+                    await asyncio.sleep(0.002)
+                newest = max(arrivals)
+                delivered = arrivals.pop(newest)
+                latencies.extend((arrived - responded) * 1000 for arrived in delivered)
+                from_request.extend((arrived - sent) * 1000 for arrived in delivered)
+                arrivals.clear()
+                await asyncio.sleep(0.05)
+        for listener in listeners:
+            listener.cancel()
+        for ws in sockets:
+            await ws.close()
+        return {
+            "viewers": viewers,
+            "moves": moves,
+            "deliveries": len(latencies),
+            "p50": statistics.median(latencies),
+            "p99": percentile(latencies, 0.99),
+            "max": max(latencies),
+            "request_p50": statistics.median(from_request),
+            "request_p99": percentile(from_request, 0.99),
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cards", type=int, default=2000)
+    parser.add_argument("--viewers", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--moves", type=int, default=20)
+    args = parser.parse_args()
+
+    recreate_database()
+    import logging
+
+    import django
+
+    django.setup()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    keys = Keys()
+    jwks_url = keys.serve_jwks()
+    from django.conf import settings
+
+    settings.SERVICE_URLS["identity"] = jwks_url
+    tenant_uuid = str(uuid.uuid4())
+    started = time.perf_counter()
+    data = seed(args.cards, tenant_uuid)
+    print(f"seeded {len(data['tasks'])} cards in {time.perf_counter() - started:.1f}s")
+    reads = measure_reads(data, keys, tenant_uuid, args.rounds)
+    print(
+        f"board JSON: p50 {reads['json_p50']:.1f} ms, p95 {reads['json_p95']:.1f} ms, {reads['json_queries']} queries\n"
+        f"board page: p50 {reads['page_p50']:.1f} ms, p95 {reads['page_p95']:.1f} ms, {reads['page_queries']} queries"
+    )
+    print(f"a move writes {measure_move_writes(data)} rows (statements) on a board of {len(data['tasks'])} cards")
+    from django.db import connections
+
+    connections.close_all()
+    fanout = asyncio.run(measure_fanout(data, keys, tenant_uuid, jwks_url, args.viewers, args.moves))
+    print(
+        f"fan-out to {fanout['viewers']} viewers over {fanout['moves']} moves ({fanout['deliveries']} deliveries): "
+        f"p50 {fanout['p50']:.1f} ms, p99 {fanout['p99']:.1f} ms, max {fanout['max']:.1f} ms after the API responded "
+        f"(negative: before); from the request: p50 {fanout['request_p50']:.1f} ms, p99 {fanout['request_p99']:.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,392 @@
+/* The live board: drag and drop (SortableJS), quick add, card panel (htmx), keyboard
+ * shortcuts, and live updates over the board's WebSocket. No build step. */
+(function () {
+  "use strict";
+
+  const config = JSON.parse(document.getElementById("board-config").textContent);
+  const panel = document.getElementById("panel");
+  const liveState = document.getElementById("live-state");
+  const viewersBox = document.getElementById("viewers");
+  // The page was rendered at this point of the board's history; the socket catches up from here.
+  let lastSeq = config.seq;
+  let socket = null;
+  let retryDelay = 500;
+
+  function csrfToken() {
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  async function api(method, path, body, isForm) {
+    const headers = { "X-CSRFToken": csrfToken(), Accept: "application/json" };
+    if (!isForm && body !== undefined) headers["Content-Type"] = "application/json";
+    const response = await fetch(path, {
+      method, headers, credentials: "same-origin",
+      body: body === undefined ? undefined : (isForm ? body : JSON.stringify(body)),
+    });
+    const data = response.status === 204 ? null : await response.json().catch(() => null);
+    if (!response.ok) {
+      const message = (data && data.error && data.error.message) || response.statusText;
+      const error = new Error(message);
+      error.status = response.status;
+      error.code = data && data.error && data.error.code;
+      error.details = data && data.error;
+      throw error;
+    }
+    return data;
+  }
+
+  function toast(message) {
+    const box = document.createElement("div");
+    box.className = "toast";
+    box.setAttribute("role", "alert");
+    box.textContent = message;
+    document.body.appendChild(box);
+    setTimeout(() => box.remove(), 4000);
+  }
+
+  /* ---- cards ---- */
+
+  function cardsList(columnId) {
+    return document.querySelector(`ol.cards[data-column="${columnId}"]`);
+  }
+
+  function findCard(taskId) {
+    return document.querySelector(`li.card[data-task="${taskId}"]`);
+  }
+
+  function renderCard(task) {
+    const card = document.getElementById("card-template").content.firstElementChild.cloneNode(true);
+    card.className = `card priority-${task.priority || "medium"}`;
+    card.dataset.task = task.id;
+    card.dataset.rank = task.rank;
+    card.dataset.version = task.version;
+    card.querySelector(".card-key").textContent = task.key;
+    card.querySelector(".card-title").textContent = task.title;
+    const meta = card.querySelector(".card-meta");
+    meta.replaceChildren();
+    const labels = document.createElement("span");
+    labels.className = "labels";
+    for (const label of task.labels || []) {
+      const chip = document.createElement("span");
+      chip.className = "label";
+      chip.textContent = label;
+      labels.appendChild(chip);
+    }
+    meta.appendChild(labels);
+    if (task.due_date) {
+      const due = document.createElement("time");
+      due.className = "due";
+      due.dateTime = task.due_date;
+      due.textContent = task.due_date;
+      meta.appendChild(due);
+    }
+    if (task.subtasks_total) {
+      const sub = document.createElement("span");
+      sub.className = "subtasks";
+      sub.textContent = `${task.subtasks_done}/${task.subtasks_total}`;
+      meta.appendChild(sub);
+    }
+    if (task.comment_count) {
+      const comments = document.createElement("span");
+      comments.className = "comments";
+      comments.textContent = task.comment_count;
+      meta.appendChild(comments);
+    }
+    const people = document.createElement("span");
+    people.className = "assignees";
+    for (const user of task.assignees || []) {
+      const avatar = document.createElement("span");
+      avatar.className = "avatar";
+      avatar.title = user;
+      avatar.textContent = user.slice(0, 2).toUpperCase();
+      people.appendChild(avatar);
+    }
+    meta.appendChild(people);
+    return card;
+  }
+
+  /* Put a card where its rank says, so every view agrees on the order without a reload. */
+  function placeCard(card, columnId) {
+    const list = cardsList(columnId);
+    if (!list) { card.remove(); return; }
+    const rank = card.dataset.rank;
+    let next = null;
+    for (const other of list.children) {
+      if (other !== card && other.dataset.rank > rank) { next = other; break; }
+    }
+    list.insertBefore(card, next);
+  }
+
+  function refreshCounts() {
+    for (const column of document.querySelectorAll("section.column")) {
+      const count = column.querySelectorAll("li.card").length;
+      const wip = column.dataset.wip ? Number(column.dataset.wip) : null;
+      if (document.getElementById("columns").dataset.filtered !== "true") {
+        column.querySelector(".wip .count").textContent = count;
+      }
+      column.querySelector(".wip").classList.toggle("wip-full", wip !== null && count >= wip);
+    }
+  }
+
+  /* ---- drag and drop ---- */
+
+  function enableSorting() {
+    if (!config.mayMove) return;
+    for (const list of document.querySelectorAll("ol.cards")) {
+      if (list._sortable) continue;
+      list._sortable = Sortable.create(list, {
+        group: "board", animation: 120, delay: 150, delayOnTouchOnly: true,
+        onEnd: (event) => moveFromDrop(event),
+      });
+    }
+  }
+
+  async function moveFromDrop(event) {
+    const card = event.item;
+    const columnId = Number(event.to.dataset.column);
+    const previous = card.previousElementSibling;
+    const next = card.nextElementSibling;
+    const body = { column: columnId, version: Number(card.dataset.version) };
+    if (previous) body.after = Number(previous.dataset.task);
+    else if (next) body.before = Number(next.dataset.task);
+    await sendMove(card, body, event.from.dataset.column);
+  }
+
+  async function sendMove(card, body, fromColumn) {
+    try {
+      let moved;
+      try {
+        moved = await api("POST", `/api/tasks/${card.dataset.task}/move`, body);
+      } catch (error) {
+        if (error.code === "wip_limit_reached" && error.details.may_override &&
+            confirm(`${error.message}. Move it anyway?`)) {
+          moved = await api("POST", `/api/tasks/${card.dataset.task}/move`, { ...body, override_wip: true });
+        } else {
+          throw error;
+        }
+      }
+      card.dataset.rank = moved.rank;
+      card.dataset.version = moved.version;
+    } catch (error) {
+      toast(error.message);
+      placeCard(card, fromColumn);  // put it back where the server still has it
+    }
+    refreshCounts();
+  }
+
+  /* ---- quick add ---- */
+
+  document.addEventListener("submit", async (event) => {
+    const form = event.target;
+    if (form.classList.contains("quick-add")) {
+      event.preventDefault();
+      const title = form.title.value.trim();
+      if (!title) return;
+      try {
+        const task = await api("POST", "/api/tasks", { board: config.board, column: Number(form.dataset.column), title });
+        form.reset();
+        if (!findCard(task.id)) { placeCard(renderCard(task), task.column); refreshCounts(); }
+      } catch (error) { toast(error.message); }
+    } else if (form.classList.contains("panel-form")) {
+      event.preventDefault();
+      try {
+        if (form.dataset.upload) {
+          await api("POST", form.dataset.upload, new FormData(form), true);
+        } else {
+          const body = {};
+          for (const [name, value] of new FormData(form)) {
+            if (value === "") continue;
+            body[name] = name === "minutes" ? Number(value) : value;
+          }
+          await api("POST", form.dataset.post, body);
+        }
+        reloadPanel();
+      } catch (error) { toast(error.message); }
+    }
+  });
+
+  /* ---- card panel ---- */
+
+  function openPanel(taskId) {
+    panel.hidden = false;
+    panel.dataset.task = taskId;
+    htmx.ajax("GET", `/boards/${config.board}/tasks/${taskId}/`, { target: "#panel", swap: "innerHTML" });
+  }
+
+  function reloadPanel() {
+    if (!panel.hidden && panel.dataset.task) openPanel(panel.dataset.task);
+  }
+
+  function closePanel() {
+    panel.hidden = true;
+    delete panel.dataset.task;
+    panel.replaceChildren();
+  }
+
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("[data-close-panel]")) { closePanel(); return; }
+    const card = event.target.closest("li.card");
+    if (card && !card.classList.contains("sortable-chosen")) openPanel(card.dataset.task);
+  });
+
+  panel.addEventListener("change", async (event) => {
+    const box = event.target.closest("input[data-subtask]");
+    if (!box) return;
+    try { await api("PATCH", `/api/subtasks/${box.dataset.subtask}`, { done: box.checked }); reloadPanel(); }
+    catch (error) { toast(error.message); box.checked = !box.checked; }
+  });
+
+  /* ---- keyboard ---- */
+
+  function columnOf(card) { return card.closest("section.column"); }
+
+  function focusNeighbour(card, key) {
+    const columns = [...document.querySelectorAll("section.column")];
+    if (!card) { const first = document.querySelector("li.card"); if (first) first.focus(); return; }
+    const column = columnOf(card);
+    const cards = [...column.querySelectorAll("li.card")];
+    const index = cards.indexOf(card);
+    if (key === "ArrowDown" || key === "j") (cards[index + 1] || card).focus();
+    if (key === "ArrowUp" || key === "k") (cards[index - 1] || card).focus();
+    if (key === "ArrowLeft" || key === "ArrowRight" || key === "h" || key === "l") {
+      const step = key === "ArrowLeft" || key === "h" ? -1 : 1;
+      const target = columns[columns.indexOf(column) + step];
+      if (!target) return;
+      const targetCards = [...target.querySelectorAll("li.card")];
+      (targetCards[Math.min(index, targetCards.length - 1)] || card).focus();
+    }
+  }
+
+  document.addEventListener("keydown", (event) => {
+    const typing = event.target.closest("input, textarea, select");
+    if (event.key === "Escape") {
+      if (typing) typing.blur();
+      if (!panel.hidden) closePanel();
+      return;
+    }
+    if (typing || event.metaKey || event.ctrlKey || event.altKey) return;
+    const card = document.activeElement && document.activeElement.closest("li.card");
+    if (event.key === "/") { event.preventDefault(); document.querySelector("#filter-bar input[name=q]").focus(); }
+    else if (event.key === "n" && config.mayCreate) {
+      event.preventDefault();
+      const input = document.querySelector(".quick-add input");
+      if (input) input.focus();
+    } else if (event.key === "?") { document.getElementById("help").showModal(); }
+    else if (event.key === "Enter" && card) { openPanel(card.dataset.task); }
+    else if ((event.key === "[" || event.key === "]") && card && config.mayMove) {
+      const columns = [...document.querySelectorAll("section.column")];
+      const from = columnOf(card);
+      const to = columns[columns.indexOf(from) + (event.key === "[" ? -1 : 1)];
+      if (!to) return;
+      to.querySelector("ol.cards").appendChild(card);
+      sendMove(card, { column: Number(to.dataset.column), version: Number(card.dataset.version) },
+        from.dataset.column).then(() => card.focus());
+    } else if (["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "h", "j", "k", "l"].includes(event.key)) {
+      event.preventDefault();
+      focusNeighbour(card, event.key);
+    }
+  });
+  document.getElementById("help-button").addEventListener("click", () => document.getElementById("help").showModal());
+
+  /* ---- live updates ---- */
+
+  function apply(message) {
+    const data = message.data;
+    switch (message.type) {
+      case "task.created":
+      case "task.updated": {
+        const old = findCard(data.id);
+        const card = renderCard(data);
+        if (old) old.replaceWith(card);
+        placeCard(card, data.column);
+        if (String(panel.dataset.task) === String(data.id)) reloadPanel();
+        break;
+      }
+      case "task.moved": {
+        const card = findCard(data.id);
+        if (card && !card.classList.contains("sortable-chosen")) {
+          card.dataset.rank = data.rank;
+          card.dataset.version = data.version;
+          placeCard(card, data.column);
+        }
+        break;
+      }
+      case "task.deleted": {
+        const card = findCard(data.id);
+        if (card) card.remove();
+        if (String(panel.dataset.task) === String(data.id)) closePanel();
+        break;
+      }
+      case "column.reranked":
+        for (const [taskId, rank] of Object.entries(data.ranks)) {
+          const card = findCard(taskId);
+          if (card) card.dataset.rank = rank;
+        }
+        break;
+      case "comment.added":
+      case "attachment.added":
+      case "worklog.added":
+        if (String(panel.dataset.task) === String(data.task)) reloadPanel();
+        break;
+      case "column.created":
+      case "column.updated":
+      case "column.deleted":
+      case "resync":
+        htmx.ajax("GET", window.location.pathname + window.location.search, { target: "#columns", swap: "outerHTML" });
+        break;
+      case "presence":
+        showViewers(data.viewers);
+        break;
+    }
+    refreshCounts();
+  }
+
+  function showViewers(viewers) {
+    viewersBox.replaceChildren();
+    for (const viewer of viewers) {
+      if (viewer.user_id === config.user) continue;
+      const avatar = document.createElement("span");
+      avatar.className = "avatar";
+      avatar.title = viewer.name || viewer.user_id;
+      avatar.textContent = (viewer.name || viewer.user_id).slice(0, 2).toUpperCase();
+      viewersBox.appendChild(avatar);
+    }
+  }
+
+  function connect() {
+    const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+    const since = lastSeq === null ? "" : `?since=${lastSeq}`;
+    socket = new WebSocket(`${scheme}://${window.location.host}/ws/boards/${config.board}/${since}`);
+    liveState.dataset.state = "connecting";
+    liveState.textContent = "connecting";
+    socket.onopen = () => { retryDelay = 500; liveState.dataset.state = "live"; liveState.textContent = "live"; };
+    socket.onmessage = (event) => {
+      const message = JSON.parse(event.data);
+      if (message.type === "hello") {
+        if (lastSeq === null) lastSeq = message.data.seq;
+        showViewers(message.data.viewers || []);
+        return;
+      }
+      if (message.seq !== null && message.seq !== undefined) {
+        if (lastSeq !== null && message.seq <= lastSeq) return;
+        lastSeq = message.seq;
+      }
+      apply(message);
+    };
+    socket.onclose = (event) => {
+      liveState.dataset.state = "offline";
+      liveState.textContent = "offline";
+      if (event.code === 4401 || event.code === 4404) return;  // not allowed: do not hammer the server
+      setTimeout(connect, retryDelay);
+      retryDelay = Math.min(retryDelay * 2, 10000);
+    };
+  }
+
+  document.body.addEventListener("htmx:afterSwap", (event) => {
+    if (event.detail.target.id === "columns" || event.target.id === "columns") enableSorting();
+  });
+
+  enableSorting();
+  connect();
+})();

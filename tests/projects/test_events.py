@@ -1,0 +1,43 @@
+"""Domain events go to the outbox in the same transaction as the change.
+
+Needs apps.events.outbox (the events engineer's piece); skipped until it is installed."""
+
+import pytest
+from django.apps import apps
+from django.db import transaction
+
+from apps.projects import services
+
+pytest.importorskip("apps.events.outbox")
+
+
+def _outbox_types() -> list[str]:
+    model = next(m for m in apps.get_app_config("events").get_models() if "outbox" in m._meta.model_name)
+    field = next(name for name in ("event_type", "type") if any(f.name == name for f in model._meta.fields))
+    return list(model.objects.order_by("pk").values_list(field, flat=True))
+
+
+def test_each_change_publishes_its_event(board, member, columns) -> None:
+    before = len(_outbox_types())
+    task = services.task_create(caller=member, board_id=board.id, title="A", assignees=["user-member"])
+    services.task_move(caller=member, task_id=task.id, column_id=columns[0].id, index=0)  # same column: no event
+    services.task_move(caller=member, task_id=task.id, column_id=columns[1].id)
+    services.comment_add(caller=member, task_id=task.id, body="hi")
+
+    assert _outbox_types()[before:] == ["TaskCreated", "TaskAssigned", "TaskStatusChanged", "TaskCommentAdded"]
+
+
+def test_project_events(project) -> None:
+    types = _outbox_types()
+
+    assert types[:2] == ["ProjectCreated", "ProjectUserAdded"]
+    assert types.count("ProjectUserAdded") == 3
+
+
+def test_a_failed_change_leaves_no_event(board, member) -> None:
+    before = len(_outbox_types())
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.task_create(caller=member, board_id=board.id, title="A")
+        raise RuntimeError("rolled back")
+
+    assert len(_outbox_types()) == before

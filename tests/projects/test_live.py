@@ -1,0 +1,206 @@
+"""Live board updates: over Channels' in-process communicator, and over a real ASGI server
+(uvicorn on a TCP port) with two tenants at once."""
+
+import asyncio
+import json
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+import uvicorn
+import websockets
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django_tenants.utils import schema_context
+
+from apps.projects import services
+from apps.projects.consumers import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED
+from tests.projects.conftest import MANAGER_PERMISSIONS, MEMBER_PERMISSIONS, TenantInfo, make_caller
+from tests.projects.tokens import make_token
+
+
+def _board_in(tenant: TenantInfo, key: str) -> dict:
+    manager = make_caller(tenant, "user-manager", roles=("manager",), permissions=MANAGER_PERMISSIONS)
+    with schema_context(tenant.schema):
+        project = services.project_create(caller=manager, key=key, name=key)
+        services.project_member_set(caller=manager, project_id=project.id, user_id="user-member", role="member")
+        board = project.boards.get()
+        columns = list(board.columns.order_by("position").values_list("id", flat=True))
+    return {"id": board.id, "columns": columns, "manager": manager}
+
+
+def _create(tenant: TenantInfo, board: dict, title: str) -> int:
+    with schema_context(tenant.schema):
+        return services.task_create(caller=board["manager"], board_id=board["id"], title=title).id
+
+
+def _move(tenant: TenantInfo, board: dict, task_id: int, column: int) -> None:
+    with schema_context(tenant.schema):
+        services.task_move(caller=board["manager"], task_id=task_id, column_id=column)
+
+
+def _communicator(tenant: TenantInfo, board_id: int, *, user: str = "user-member", since: int | None = None):
+    from config.asgi import application
+
+    token = make_token(user_id=user, tenant_id=tenant.tenant_id, permissions=MEMBER_PERMISSIONS)
+    path = f"/ws/boards/{board_id}/" + (f"?since={since}" if since is not None else "")
+    # A real server passes the offered subprotocols both as the header and in the scope.
+    headers = [(b"x-tenant-id", tenant.tenant_id.encode()), (b"sec-websocket-protocol", f"bearer, {token}".encode())]
+    return WebsocketCommunicator(application, path, headers=headers, subprotocols=["bearer", token])
+
+
+async def _receive_until(communicator: WebsocketCommunicator, kind: str, timeout: float = 3) -> dict:
+    while True:
+        message = json.loads(await communicator.receive_from(timeout=timeout))
+        if message["type"] == kind:
+            return message
+
+
+@pytest.mark.asyncio
+async def test_a_move_reaches_an_open_board_and_a_reconnect_catches_up(committed) -> None:
+    tenant = committed["proj_a"]
+    board = await sync_to_async(_board_in)(tenant, "LIVE")
+    task_id = await sync_to_async(_create)(tenant, board, "A")
+    communicator = _communicator(tenant, board["id"])
+    connected, subprotocol = await communicator.connect()
+    assert connected and subprotocol == "bearer"
+    hello = await _receive_until(communicator, "hello")
+    assert hello["data"]["viewers"] == [{"user_id": "user-member", "name": ""}]
+
+    await sync_to_async(_move)(tenant, board, task_id, board["columns"][1])
+    moved = await _receive_until(communicator, "task.moved")
+    assert moved["seq"] == hello["data"]["seq"] + 1
+    assert moved["data"]["column"] == board["columns"][1]
+    await communicator.disconnect()
+
+    await sync_to_async(_move)(tenant, board, task_id, board["columns"][2])
+    await sync_to_async(_create)(tenant, board, "B")
+    again = _communicator(tenant, board["id"], since=moved["seq"])
+    assert (await again.connect())[0]
+    await _receive_until(again, "hello")
+    missed = [json.loads(await again.receive_from(timeout=3)) for _ in range(2)]
+    assert [message["type"] for message in missed] == ["task.moved", "task.created"]
+    assert [message["seq"] for message in missed] == [moved["seq"] + 1, moved["seq"] + 2]
+    await again.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_sockets_without_access_are_closed(committed) -> None:
+    tenant, other = committed["proj_a"], committed["proj_b"]
+    board = await sync_to_async(_board_in)(tenant, "LOCK")
+
+    stranger = _communicator(tenant, board["id"], user="stranger")
+    await stranger.connect()
+    assert (await stranger.receive_output(timeout=3))["code"] == CLOSE_NOT_FOUND
+
+    wrong_tenant = _communicator(tenant, board["id"])
+    wrong_tenant.scope["headers"] = [(b"x-tenant-id", other.tenant_id.encode()), wrong_tenant.scope["headers"][1]]
+    await wrong_tenant.connect()
+    assert (await wrong_tenant.receive_output(timeout=3))["code"] == CLOSE_UNAUTHENTICATED
+
+    from config.asgi import application
+
+    anonymous = WebsocketCommunicator(application, f"/ws/boards/{board['id']}/")
+    await anonymous.connect()
+    assert (await anonymous.receive_output(timeout=3))["code"] == CLOSE_UNAUTHENTICATED
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def asgi_server(committed):
+    """The projects ASGI app under uvicorn on a real port, in this process (same test database)."""
+    from config.asgi import application
+
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.mark.asyncio
+async def test_two_tenants_stay_apart_under_concurrent_asgi_traffic(asgi_server: str, committed) -> None:
+    tenants = [committed["proj_a"], committed["proj_b"]]
+    # Same project key, board id and task ids in both tenants: only the schema tells them apart.
+    boards = [await sync_to_async(_board_in)(tenant, "ISO") for tenant in tenants]
+    assert boards[0]["id"] == boards[1]["id"]
+    rounds = 15
+
+    async def viewer(index: int, ready: asyncio.Event, seen: list) -> None:
+        tenant = tenants[index]
+        token = make_token(user_id="user-member", tenant_id=tenant.tenant_id, permissions=MEMBER_PERMISSIONS)
+        async with websockets.connect(
+            f"ws://{asgi_server}/ws/boards/{boards[index]['id']}/",
+            subprotocols=["bearer", token],
+            additional_headers={"X-Tenant-ID": tenant.tenant_id},
+        ) as ws:
+            ready.set()
+            while True:
+                message = json.loads(await asyncio.wait_for(ws.recv(), timeout=15))
+                seen.append(message)
+                if message["type"] == "task.created" and message["data"]["title"] == f"done-{index}":
+                    return
+
+    async def worker(index: int, client: httpx.AsyncClient) -> list[int]:
+        tenant = tenants[index]
+        token = make_token(user_id="user-member", tenant_id=tenant.tenant_id, permissions=MEMBER_PERMISSIONS)
+        headers = {"Authorization": f"Bearer {token}", "X-Tenant-ID": tenant.tenant_id}
+        created = []
+        for number in range(rounds):
+            response = await client.post(
+                "/api/tasks", json={"board": boards[index]["id"], "title": f"t{index}-{number}"}, headers=headers
+            )
+            assert response.status_code == 201, response.text
+            created.append(response.json()["id"])
+            moved = await client.post(
+                f"/api/tasks/{created[-1]}/move", json={"column": boards[index]["columns"][1]}, headers=headers
+            )
+            assert moved.status_code == 200, moved.text
+            board = (await client.get(f"/api/boards/{boards[index]['id']}", headers=headers)).json()
+            titles = [task["title"] for column in board["columns"] for task in column["tasks"]]
+            assert all(title.startswith(f"t{index}-") for title in titles), titles
+        done = await client.post(
+            "/api/tasks", json={"board": boards[index]["id"], "title": f"done-{index}"}, headers=headers
+        )
+        assert done.status_code == 201
+        return created
+
+    seen: list[list] = [[], []]
+    ready = [asyncio.Event(), asyncio.Event()]
+    viewers = [asyncio.create_task(viewer(index, ready[index], seen[index])) for index in (0, 1)]
+    await asyncio.wait_for(asyncio.gather(*(event.wait() for event in ready)), timeout=10)
+    async with httpx.AsyncClient(base_url=f"http://{asgi_server}", timeout=30) as client:
+        await asyncio.gather(worker(0, client), worker(1, client))
+    await asyncio.wait_for(asyncio.gather(*viewers), timeout=30)
+
+    for index in (0, 1):
+        created_titles = [m["data"]["title"] for m in seen[index] if m["type"] == "task.created"]
+        assert created_titles == [f"t{index}-{n}" for n in range(rounds)] + [f"done-{index}"]
+        assert sum(m["type"] == "task.moved" for m in seen[index]) == rounds
+        seqs = [m["seq"] for m in seen[index] if m["seq"] is not None]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    for index, tenant in enumerate(tenants):
+        titles = await sync_to_async(_titles_in)(tenant)
+        assert titles == {f"t{index}-{n}" for n in range(rounds)} | {f"done-{index}"}
+
+
+def _titles_in(tenant: TenantInfo) -> set[str]:
+    from apps.projects.models import Task
+
+    with schema_context(tenant.schema):
+        return set(Task.objects.values_list("title", flat=True))
