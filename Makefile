@@ -1,0 +1,54 @@
+# Two commands matter: `make up` (the whole stack in this terminal) and `make test`.
+# Both need only Python 3.11+ and make: `bootstrap` builds .venv first.
+
+PYTHON ?= python3
+VENV ?= .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-stamp
+REQUIREMENTS := requirements/base.txt requirements/dev.txt
+ARGS ?=
+SUITE ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help bootstrap up test lint format lock clean
+
+help:
+	@echo "make up         run the stack: http://localhost:$${GATEWAY_PORT:-8000} (Ctrl-C stops it)"
+	@echo "make test       every suite against real servers (SUITE=\"gateway projects\", ARGS=\"-k health\")"
+	@echo "make lint       ruff check and format check"
+	@echo "make lock       re-pin requirements/*.txt from requirements/*.in"
+	@echo "make bootstrap  create .venv and install the pinned requirements"
+	@echo "make clean      remove .data/ (embedded servers' data), artifacts and caches"
+
+$(VPY):
+	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstalls only when a requirement file changed since the last install.
+$(STAMP): $(REQUIREMENTS) | $(VPY)
+	$(VPY) -m pip install --quiet -r requirements/base.txt -r requirements/dev.txt
+	touch $(STAMP)
+
+bootstrap: $(STAMP)
+
+up: $(STAMP)
+	$(VPY) platform/devstack.py up
+
+test: $(STAMP)
+	$(VPY) platform/devstack.py test -- $(SUITE) $(if $(strip $(ARGS)),-- $(ARGS))
+
+lint: $(STAMP)
+	$(VPY) -m ruff check .
+	$(VPY) -m ruff format --check .
+
+format: $(STAMP)
+	$(VPY) -m ruff check --fix .
+	$(VPY) -m ruff format .
+
+lock: $(STAMP)
+	$(VENV)/bin/uv pip compile -q requirements/base.in -o requirements/base.txt --python-version 3.11
+	$(VENV)/bin/uv pip compile -q requirements/dev.in -o requirements/dev.txt --python-version 3.11
+
+clean:
+	rm -rf .data artifacts .pytest_cache .ruff_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
