@@ -86,11 +86,13 @@ def demo_board_seed(*, caller: Claims) -> Project:
     return project
 
 
-def demo_seed(*, timeout: float = 120) -> Project:
+def demo_seed(*, timeout: float = 120) -> str:
+    """Seeds the demo board and says what it holds."""
     tenant = demo_tenant_wait(timeout=timeout)
     claims = demo_owner_claims(tenant=tenant)
     with tenant_context(tenant):
-        return demo_board_seed(caller=claims)
+        project = demo_board_seed(caller=claims)
+        return f"project {project.key} ready ({project.tasks.count()} cards)"
 
 
 __all__ = ["DemoNotReady", "demo_seed"]

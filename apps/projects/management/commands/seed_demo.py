@@ -17,7 +17,7 @@ class Command(BaseCommand):
             raise CommandError("seed_demo is for development only: DJANGO_DEBUG (or DEMO_SEED_ALLOWED) is off")
         self.stdout.write("waiting for the demo tenant to be provisioned...")
         try:
-            project = demo_seed(timeout=options["timeout"])
+            summary = demo_seed(timeout=options["timeout"])
         except DemoNotReady as error:
             raise CommandError(str(error)) from None
-        self.stdout.write(f"project {project.key} ready ({project.tasks.count()} cards)")
+        self.stdout.write(summary)
