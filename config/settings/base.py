@@ -68,6 +68,28 @@ INSTALLED_APPS = [
 ]
 # Services with a PostgreSQL database add "apps.events" (the outbox and processed events).
 
+# Services with the Django admin and a DRF API (identity, tenancy) add these.
+ADMIN_APPS = ["django.contrib.admin", "django.contrib.sessions", "django.contrib.messages"]
+DRF_APPS = ["rest_framework", "drf_spectacular"]
+SESSION_MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+
+def drf_settings(title: str) -> tuple[dict, dict]:
+    """REST_FRAMEWORK and SPECTACULAR_SETTINGS for a DRF service: platform errors, OpenAPI at /openapi.json."""
+    rest_framework = {
+        "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+        "EXCEPTION_HANDLER": "apps.common.drf.exception_handler",
+        "DEFAULT_AUTHENTICATION_CLASSES": [],
+        "UNAUTHENTICATED_USER": None,
+    }
+    return rest_framework, {"TITLE": title, "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
+
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

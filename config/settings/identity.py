@@ -4,7 +4,19 @@ from datetime import timedelta
 
 from config.env import env_bool, env_int, env_str
 from config.settings.base import *  # noqa: F403
-from config.settings.base import DEBUG, INSTALLED_APPS, JWT_AUDIENCE, JWT_ISSUER, MIDDLEWARE, REDIS_URL, database_for
+from config.settings.base import (
+    ADMIN_APPS,
+    DEBUG,
+    DRF_APPS,
+    INSTALLED_APPS,
+    JWT_AUDIENCE,
+    JWT_ISSUER,
+    MIDDLEWARE,
+    REDIS_URL,
+    SESSION_MIDDLEWARE,
+    database_for,
+    drf_settings,
+)
 
 SERVICE_NAME = "identity"
 ROOT_URLCONF = "config.urls.identity"
@@ -12,35 +24,20 @@ DATABASES = {"default": database_for("identity")}
 READINESS_CHECKS = ["database", "cache", "broker"]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
-    "django.contrib.sessions",
-    "django.contrib.messages",
+    *ADMIN_APPS,
     *INSTALLED_APPS,
-    "rest_framework",
-    "drf_spectacular",
+    *DRF_APPS,
     "apps.events",
     "apps.identity",
 ]
-MIDDLEWARE = [
-    *MIDDLEWARE,
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-]
+MIDDLEWARE = [*MIDDLEWARE, *SESSION_MIDDLEWARE]
 AUTH_USER_MODEL = "identity.User"
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 
-REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "apps.common.drf.exception_handler",
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "UNAUTHENTICATED_USER": None,
-}
-SPECTACULAR_SETTINGS = {"TITLE": "Identity", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
+REST_FRAMEWORK, SPECTACULAR_SETTINGS = drf_settings("Identity")
 
 # The identity service's own pieces below; only it needs them.
 
