@@ -17,13 +17,35 @@
     return match ? decodeURIComponent(match[1]) : "";
   }
 
-  async function api(method, path, body, isForm) {
+  function goToLogin() {
+    const next = window.location.pathname + window.location.search;
+    window.location.assign(`/login?next=${encodeURIComponent(next)}`);
+  }
+
+  // Access tokens live 15 minutes; the refresh_token cookie renews them without a new sign-in.
+  let refreshing = null;
+  function sessionRefresh() {
+    if (!refreshing) {
+      refreshing = fetch("/api/auth/refresh", {
+        method: "POST", credentials: "same-origin",
+        headers: { "X-CSRFToken": csrfToken(), "Content-Type": "application/json", Accept: "application/json" },
+        body: "{}",
+      }).then((response) => response.ok).catch(() => false).finally(() => { refreshing = null; });
+    }
+    return refreshing;
+  }
+
+  async function api(method, path, body, isForm, isRetry) {
     const headers = { "X-CSRFToken": csrfToken(), Accept: "application/json" };
     if (!isForm && body !== undefined) headers["Content-Type"] = "application/json";
     const response = await fetch(path, {
       method, headers, credentials: "same-origin",
       body: body === undefined ? undefined : (isForm ? body : JSON.stringify(body)),
     });
+    if (response.status === 401 && !isRetry) {
+      if (await sessionRefresh()) return api(method, path, body, isForm, true);
+      goToLogin();
+    }
     const data = response.status === 204 ? null : await response.json().catch(() => null);
     if (!response.ok) {
       const message = (data && data.error && data.error.message) || response.statusText;
@@ -358,9 +380,12 @@
     const scheme = window.location.protocol === "https:" ? "wss" : "ws";
     const since = lastSeq === null ? "" : `?since=${lastSeq}`;
     socket = new WebSocket(`${scheme}://${window.location.host}/ws/boards/${config.board}/${since}`);
+    let opened = false;
     liveState.dataset.state = "connecting";
     liveState.textContent = "connecting";
-    socket.onopen = () => { retryDelay = 500; liveState.dataset.state = "live"; liveState.textContent = "live"; };
+    socket.onopen = () => {
+      opened = true; retryDelay = 500; liveState.dataset.state = "live"; liveState.textContent = "live";
+    };
     socket.onmessage = (event) => {
       const message = JSON.parse(event.data);
       if (message.type === "hello") {
@@ -374,10 +399,12 @@
       }
       apply(message);
     };
-    socket.onclose = (event) => {
+    socket.onclose = async (event) => {
       liveState.dataset.state = "offline";
       liveState.textContent = "offline";
-      if (event.code === 4401 || event.code === 4404) return;  // not allowed: do not hammer the server
+      if (event.code === 4404) return;  // the board is gone or not ours: do not hammer the server
+      // A refused handshake or 4401 is most often an expired access token: renew it first.
+      if ((event.code === 4401 || !opened) && !(await sessionRefresh()) && event.code === 4401) return;
       setTimeout(connect, retryDelay);
       retryDelay = Math.min(retryDelay * 2, 10000);
     };
