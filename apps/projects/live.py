@@ -30,12 +30,12 @@ _client: redis.Redis | None = None
 def redis_client() -> redis.Redis:
     global _client  # one connection pool per process
     if _client is None:
-        _client = redis.Redis.from_url(getattr(settings, "PROJECTS_LIVE_REDIS_URL", settings.REDIS_URL))
+        _client = redis.Redis.from_url(settings.PROJECTS_LIVE_REDIS_URL)
     return _client
 
 
 def _prefix() -> str:
-    return getattr(settings, "PROJECTS_LIVE_PREFIX", "projects:live")
+    return settings.PROJECTS_LIVE_PREFIX
 
 
 def board_group(schema: str, board_id: int) -> str:

@@ -680,25 +680,12 @@ def _sniffed_type(head: bytes) -> str | None:
     return None
 
 
-DEFAULT_ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
-DEFAULT_ATTACHMENT_TYPES = (
-    "image/png",
-    "image/jpeg",
-    "image/gif",
-    "image/webp",
-    "application/pdf",
-    "application/zip",
-    "text/plain",
-    "text/markdown",
-    "text/csv",
-    "application/json",
-)
 BINARY_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "application/zip"})
 
 
 def attachment_add(*, caller: Caller, task_id: int, upload: UploadedFile) -> Attachment:
-    max_bytes = getattr(settings, "PROJECTS_ATTACHMENT_MAX_BYTES", DEFAULT_ATTACHMENT_MAX_BYTES)
-    allowed = frozenset(getattr(settings, "PROJECTS_ATTACHMENT_TYPES", DEFAULT_ATTACHMENT_TYPES))
+    max_bytes = settings.PROJECTS_ATTACHMENT_MAX_BYTES
+    allowed = frozenset(settings.PROJECTS_ATTACHMENT_TYPES)
     content_type = (upload.content_type or "").split(";")[0].strip().lower()
     if upload.size is None or upload.size <= 0:
         raise InvalidInput("The file is empty", code="empty_file")

@@ -1,24 +1,19 @@
 """Where attachment files go.
 
-Filesystem storage under MEDIA_ROOT by default. To keep them in an S3-compatible store,
-install django-storages[s3] and name a storage "attachments" in settings.STORAGES
-(`"BACKEND": "storages.backends.s3.S3Storage"` with its OPTIONS); nothing else changes.
+The "attachments" entry of settings.STORAGES: the filesystem under MEDIA_ROOT by default,
+any S3-compatible store with ATTACHMENTS_STORAGE=s3 (config/settings/projects.py).
 """
 
 import uuid
 from pathlib import PurePosixPath
 
-from django.conf import settings
-from django.core.files.storage import FileSystemStorage, Storage, storages
+from django.core.files.storage import Storage, storages
 
 ATTACHMENTS_STORAGE_ALIAS = "attachments"
 
 
 def attachment_storage() -> Storage:
-    if ATTACHMENTS_STORAGE_ALIAS in getattr(settings, "STORAGES", {}):
-        return storages[ATTACHMENTS_STORAGE_ALIAS]
-    media_root = getattr(settings, "MEDIA_ROOT", "") or settings.BASE_DIR / ".data" / "media"
-    return FileSystemStorage(location=media_root)
+    return storages[ATTACHMENTS_STORAGE_ALIAS]
 
 
 def attachment_upload_to(instance: object, filename: str) -> str:

@@ -4,9 +4,12 @@ django-tenants keeps the tenant registry in the public schema (SHARED_APPS) and 
 board data in each tenant's schema (TENANT_APPS). Channels serves the live board.
 """
 
-from config.env import env_int, env_secret, env_str
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_int, env_list, env_secret, env_str
 from config.settings.base import *  # noqa: F403
 from config.settings.base import (
+    BASE_DIR,
     DB_NAME_PREFIX,
     DEBUG,
     INSTALLED_APPS,
@@ -69,4 +72,44 @@ CHANNEL_LAYERS = {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL], "prefix": "projects"},
     }
+}
+
+# Live board updates: each board's last messages stay in Redis for clients catching up (?since=).
+PROJECTS_LIVE_REDIS_URL = env_str("PROJECTS_LIVE_REDIS_URL", REDIS_URL)
+PROJECTS_LIVE_PREFIX = env_str("PROJECTS_LIVE_PREFIX", "projects:live")
+
+# Attachments: on the filesystem by default; ATTACHMENTS_STORAGE=s3 keeps them in any
+# S3-compatible store through django-storages (credentials from the usual AWS_* variables).
+MEDIA_ROOT = env_str("MEDIA_ROOT", str(BASE_DIR / ".data" / "media"))
+PROJECTS_ATTACHMENT_MAX_BYTES = env_int("PROJECTS_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
+PROJECTS_ATTACHMENT_TYPES = env_list(
+    "PROJECTS_ATTACHMENT_TYPES",
+    [
+        "image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "application/zip",
+        "text/plain", "text/markdown", "text/csv", "application/json",
+    ],
+)  # fmt: skip
+_ATTACHMENT_BACKENDS = {
+    "filesystem": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": MEDIA_ROOT}},
+    "s3": {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("ATTACHMENTS_S3_BUCKET", "attachments"),
+            "endpoint_url": env_str("ATTACHMENTS_S3_ENDPOINT_URL", "") or None,
+            "region_name": env_str("ATTACHMENTS_S3_REGION", "") or None,
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    },
+}
+_attachments_backend = env_str("ATTACHMENTS_STORAGE", "filesystem")
+if _attachments_backend not in _ATTACHMENT_BACKENDS:
+    raise ImproperlyConfigured(
+        f"ATTACHMENTS_STORAGE={_attachments_backend!r}: use one of {sorted(_ATTACHMENT_BACKENDS)}"
+    )
+STORAGES = {
+    "default": _ATTACHMENT_BACKENDS["filesystem"],
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "attachments": _ATTACHMENT_BACKENDS[_attachments_backend],
 }
