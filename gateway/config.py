@@ -42,6 +42,15 @@ class GatewaySettings(BaseSettings):
     tenant_local_ttl: float = Field(5.0, ge=0, validation_alias=_env("GATEWAY_TENANT_LOCAL_TTL"))
     tenant_retry_after: int = Field(5, gt=0, validation_alias=_env("GATEWAY_TENANT_RETRY_AFTER"))
 
+    # Tenant events (docs/events.md) invalidate the tenant cache; the same variables as the Django services.
+    events_broker_url: str = Field(
+        "amqp://guest:guest@127.0.0.1:5672//", validation_alias=_env("EVENTS_BROKER_URL", "BROKER_URL")
+    )
+    events_exchange: str = Field("platform.events", min_length=1, validation_alias=_env("EVENTS_EXCHANGE"))
+    # Set false to run without the subscriber; the cache TTLs alone then bound staleness.
+    tenant_events_enabled: bool = Field(True, validation_alias=_env("GATEWAY_TENANT_EVENTS_ENABLED"))
+    tenant_events_max_backoff: float = Field(30.0, gt=0, validation_alias=_env("GATEWAY_TENANT_EVENTS_MAX_BACKOFF"))
+
     jwt_issuer: str = Field("kanban-identity", validation_alias=_env("JWT_ISSUER"))
     jwt_audience: str = Field("kanban-platform", validation_alias=_env("JWT_AUDIENCE"))
     jwt_leeway: int = Field(10, ge=0, validation_alias=_env("GATEWAY_JWT_LEEWAY"))

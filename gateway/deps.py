@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 from gateway.auth import JwksCache
 from gateway.config import GatewaySettings
 from gateway.ratelimit import RateLimiter
+from gateway.tenant_events import TenantEventSubscriber
 from gateway.tenants import TenantDirectory
 
 
@@ -29,6 +30,10 @@ def _tenants(conn: HTTPConnection) -> TenantDirectory:
     return conn.app.state.tenants
 
 
+def _tenant_events(conn: HTTPConnection) -> TenantEventSubscriber:
+    return conn.app.state.tenant_events
+
+
 def _jwks(conn: HTTPConnection) -> JwksCache:
     return conn.app.state.jwks
 
@@ -45,6 +50,7 @@ Settings = Annotated[GatewaySettings, Depends(_settings)]
 HttpClient = Annotated[httpx.AsyncClient, Depends(_http_client)]
 RedisClient = Annotated[Redis, Depends(_redis)]
 Tenants = Annotated[TenantDirectory, Depends(_tenants)]
+TenantEvents = Annotated[TenantEventSubscriber, Depends(_tenant_events)]
 Jwks = Annotated[JwksCache, Depends(_jwks)]
 Limiter = Annotated[RateLimiter, Depends(_limiter)]
 RequestId = Annotated[str, Depends(request_id)]

@@ -20,6 +20,7 @@ from gateway.middleware import RequestContextMiddleware
 from gateway.proxy import http_client_create
 from gateway.ratelimit import RateLimiter
 from gateway.routes import docs, forward, health
+from gateway.tenant_events import TenantEventSubscriber
 from gateway.tenants import TenantDirectory
 
 logger = logging.getLogger(__name__)
@@ -72,13 +73,20 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.http_client = http_client
         app.state.redis = redis
         app.state.jwks = jwks
-        app.state.tenants = TenantDirectory(settings=settings, client=http_client, redis=redis)
+        tenants = TenantDirectory(settings=settings, client=http_client, redis=redis)
+        app.state.tenants = tenants
+        tenant_events = TenantEventSubscriber(
+            settings=settings, on_tenant_changed=tenants.invalidate, on_subscribed=tenants.local_cache_clear
+        )
+        app.state.tenant_events = tenant_events
         app.state.limiter = RateLimiter(settings=settings)
         app.state.openapi_cache = {}
         jwks.refresh_start()  # warm the keys without delaying start-up
+        tenant_events.start()  # in the background: a broker outage must not keep the gateway down
         try:
             yield
         finally:
+            await tenant_events.aclose()
             await jwks.aclose()
             await app.state.limiter.aclose()
             await http_client.aclose()

@@ -39,6 +39,8 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
+# The gateway's own server writes these on every response; the service's copies would double them.
+RESPONSE_SERVER_OWNED = frozenset({"server", "date"})
 # Only the gateway may say who the tenant is or vouch for an internal caller.
 CLIENT_FORBIDDEN = frozenset({"x-tenant-id", "x-tenant-slug", "x-internal-token", "x-request-id", "x-forwarded-host"})
 # The websockets client writes these itself, for its own handshake with the service.
@@ -138,7 +140,7 @@ async def http_forward(
     response.raw_headers = [
         (name.lower(), value)
         for name, value in upstream.headers.raw
-        if name.lower().decode("latin-1") not in HOP_BY_HOP
+        if name.lower().decode("latin-1") not in HOP_BY_HOP | RESPONSE_SERVER_OWNED
     ]
     return response
 

@@ -37,6 +37,10 @@ class Tenant:
     failure_reason: str | None = None
 
 
+def tenant_slug_valid(slug: str) -> bool:
+    return bool(_SLUG.fullmatch(slug))
+
+
 def host_tenant_slug(host: str, *, base_domain: str) -> str | None:
     """The subdomain of a tenant host, or None on the apex (or any host outside BASE_DOMAIN).
 
@@ -50,7 +54,7 @@ def host_tenant_slug(host: str, *, base_domain: str) -> str | None:
     if hostname == base or not hostname.endswith("." + base):
         return None
     slug = hostname.removesuffix("." + base)
-    if not _SLUG.fullmatch(slug):
+    if not tenant_slug_valid(slug):
         raise GatewayError(404, "tenant_not_found", f"No organization lives at {hostname}")
     return slug
 
@@ -64,6 +68,9 @@ class TenantDirectory:
         self._client = client
         self._redis = redis
         self._local: dict[str, tuple[float, Tenant | None]] = {}
+        # Bumped by every invalidation: a lookup that was in flight across one must not write
+        # what it read (possibly the old state) back into the caches the invalidation just emptied.
+        self._generation = 0
         # Its Redis and HTTP clients belong to the loop that created it.
         self.loop = asyncio.get_running_loop()
         _directories.add(self)
@@ -84,11 +91,13 @@ class TenantDirectory:
         if cached and cached[0] > now:
             return cached[1]
 
+        generation = self._generation
         found, tenant = await self._from_redis(slug)
         if not found:
             tenant = await self._from_tenancy(slug)
-            await self._to_redis(slug, tenant)
-        if self._settings.tenant_local_ttl:
+            if generation == self._generation:
+                await self._to_redis(slug, tenant)
+        if self._settings.tenant_local_ttl and generation == self._generation:
             self._local[slug] = (now + self._local_ttl(tenant), tenant)
         return tenant
 
@@ -144,11 +153,17 @@ class TenantDirectory:
         )
 
     async def invalidate(self, slug: str) -> None:
+        self._generation += 1
         self._local.pop(slug, None)
         try:
             await self._redis.delete(self._redis_key(slug))
         except (RedisError, OSError):
             logger.error("could not drop tenant %s from the Redis cache", slug, exc_info=True)
+
+    def local_cache_clear(self) -> None:
+        """Forget every in-process entry (events may have been missed while the broker was away)."""
+        self._generation += 1
+        self._local.clear()
 
 
 async def invalidate_tenant(slug: str) -> None:

@@ -1,7 +1,7 @@
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from gateway.deps import HttpClient, RedisClient, Settings
+from gateway.deps import HttpClient, RedisClient, Settings, TenantEvents
 from gateway.health import redis_readiness, services_readiness
 
 router = APIRouter()
@@ -17,10 +17,16 @@ async def healthz(client: HttpClient, settings: Settings) -> JSONResponse:
 
 
 @router.get("/readyz")
-async def readyz(redis: RedisClient, settings: Settings) -> JSONResponse:
+async def readyz(redis: RedisClient, settings: Settings, tenant_events: TenantEvents) -> JSONResponse:
     checks = {"redis": await redis_readiness(redis=redis, timeout=settings.health_timeout)}
     ready = all(state == "ok" for state in checks.values())
     return JSONResponse(
-        {"status": "ok" if ready else "unavailable", "service": "gateway", "checks": checks},
+        {
+            "status": "ok" if ready else "unavailable",
+            "service": "gateway",
+            "checks": checks,
+            # Reported, not required: without events the tenant cache still expires by TTL.
+            "tenant_events": tenant_events.state,
+        },
         status_code=200 if ready else 503,
     )

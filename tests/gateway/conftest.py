@@ -1,5 +1,6 @@
 """The gateway under test runs for real (uvicorn, real sockets) in front of real upstream
-servers from `upstreams.py`, with the machine's Redis (DB 11, a per-run key prefix)."""
+servers from `upstreams.py`, with the machine's Redis (DB 11, a per-run key prefix) and
+RabbitMQ (a per-run events exchange, so no test sees the platform's real events)."""
 
 import time
 import uuid
@@ -12,12 +13,15 @@ import pytest
 import redis
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from apps.events.broker import broker_connect, connection_close
 from gateway.config import SERVICES, GatewaySettings
 from gateway.main import create_app
 from tests.gateway.upstreams import UpstreamState, serve, upstream_app
 
 REDIS_URL = "redis://127.0.0.1:6379/11"
+BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
 RUN_PREFIX = f"gwtest-{uuid.uuid4().hex[:8]}"
+RUN_EXCHANGE = f"{RUN_PREFIX}.events"
 
 ACME_ID = "6f1c3a52-8d0e-4b7a-9a51-0c2d3e4f5a61"
 GLOBEX_ID = str(uuid.uuid4())
@@ -92,6 +96,8 @@ class Stack:
         values.update(
             redis_url=REDIS_URL,
             redis_key_prefix=f"{RUN_PREFIX}-{uuid.uuid4().hex[:6]}",
+            events_broker_url=BROKER_URL,
+            events_exchange=RUN_EXCHANGE,
             upstream_timeout=5.0,
             connect_timeout=1.0,
             health_timeout=1.0,
@@ -169,6 +175,18 @@ def stack(signing_key: SigningKey) -> Iterator[Stack]:
         for key in client.scan_iter(f"{RUN_PREFIX}*"):
             client.delete(key)
         client.close()
+        exchanges_delete(RUN_EXCHANGE)
+
+
+def exchanges_delete(*names: str) -> None:
+    """Drops the exchanges a run declared (gateways declare theirs on start, durable)."""
+    connection = broker_connect(url=BROKER_URL, name="gateway-tests")
+    try:
+        channel = connection.channel()
+        for name in names:
+            channel.exchange_delete(name)
+    finally:
+        connection_close(connection)
 
 
 @pytest.fixture(autouse=True)

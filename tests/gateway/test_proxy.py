@@ -212,6 +212,14 @@ def test_every_set_cookie_header_comes_back(gateway: Gateway) -> None:
     assert {cookie.split("=")[0] for cookie in cookies} == {"first", "second"}
 
 
+def test_a_proxied_response_has_one_server_and_one_date_header(gateway: Gateway) -> None:
+    response = gateway.get("/api/boards/5")
+
+    assert response.status_code == 200
+    assert len(response.headers.get_list("server")) == 1
+    assert len(response.headers.get_list("date")) == 1
+
+
 def test_one_json_log_line_per_request(gateway: Gateway, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="gateway.access"):
         response = gateway.get("/api/boards/5", headers={"X-Request-ID": "log-check-1"})
