@@ -319,6 +319,8 @@
       case "task.created":
       case "task.updated": {
         const old = findCard(data.id);
+        // Our own quick-add comes back as task.created; a card in the user's hand is left alone.
+        if (old && (message.type === "task.created" || old.classList.contains("sortable-chosen"))) break;
         const card = renderCard(data);
         if (old) old.replaceWith(card);
         placeCard(card, data.column);
