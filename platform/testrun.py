@@ -45,7 +45,7 @@ SUITES = [
     Suite("events", "shortener", test_db_suffix="_events"),
     Suite("gateway", None),
     Suite("platform", None),
-    Suite("browser", "projects"),
+    Suite("browser", None),
     Suite("e2e", None),
 ]
 

@@ -5,108 +5,27 @@ directory; the launcher is stopped with SIGINT at the end, as Ctrl-C would.
 """
 
 import os
-import queue
 import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
-import psutil
 import pytest
+
+from tests.e2e.stack import Stack, port_in_use, stack_run
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 PORT_BASE = int(os.environ.get("E2E_PORT_BASE", "18000"))
 GATEWAY = f"http://127.0.0.1:{PORT_BASE}"
 SERVICES = ("identity", "tenancy", "projects", "shortener", "analytics")
-BOOT_TIMEOUT = 120
-
-
-@dataclass
-class Stack:
-    process: subprocess.Popen
-    lines: list[str] = field(default_factory=list)
-
-    def listener_pid(self, port: int) -> int:
-        for connection in psutil.net_connections(kind="tcp"):
-            if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port and connection.pid:
-                return connection.pid
-        raise AssertionError(f"nothing listens on {port}")
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    busy = [port for port in range(PORT_BASE, PORT_BASE + 6) if port_in_use(port)]
-    if busy:
-        pytest.fail(f"ports {busy} are in use; set E2E_PORT_BASE to a free range")
     data_dir = tmp_path_factory.mktemp("e2e-data")
-    argv = [
-        sys.executable,
-        "platform/devstack.py",
-        "up",
-        "--port-base",
-        str(PORT_BASE),
-        "--db-prefix",
-        "e2e_",
-        "--redis-db",
-        "9",
-        "--data-dir",
-        str(data_dir),
-        "--no-seed",
-    ]
-    env = {**os.environ, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        argv,
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    stack = Stack(process=process)
-    ready: queue.Queue[bool] = queue.Queue()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            stack.lines.append(line.rstrip())
-            if line.startswith("devstack | ready"):
-                ready.put(True)
-        ready.put(False)
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        try:
-            booted = ready.get(timeout=BOOT_TIMEOUT)
-        except queue.Empty:
-            booted = False
-        if not booted:
-            pytest.fail("the stack did not become ready:\n" + "\n".join(stack.lines[-60:]))
-        yield stack
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the launcher stops all it started
-        try:
-            code = process.wait(timeout=45)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            raise
-        assert code == 0, "\n".join(stack.lines[-40:])
-        still_listening = [port for port in range(PORT_BASE, PORT_BASE + 6) if port_in_use(port)]
-        assert still_listening == [], f"the launcher left {still_listening} listening"
+    with stack_run(port_base=PORT_BASE, db_prefix="e2e_", redis_db=9, data_dir=data_dir) as running:
+        yield running
 
 
 def test_launcher_prints_one_ready_line_with_the_urls(stack: Stack) -> None:
