@@ -139,7 +139,7 @@ def task_column(board: dict, task_id: int) -> int | None:
 
 
 def card_drag(page: Page, card: Locator, target: Locator) -> None:
-    """A human's drag to the end of the target list: press, move in small steps, sweep down, release.
+    """A human's drag to the end of the target list: press, move across in small steps, sweep down, release.
 
     SortableJS decides between before and after from the direction of travel over a card, so
     the pointer ends by moving down over the lower half of the target list's last card.
@@ -154,7 +154,10 @@ def card_drag(page: Page, card: Locator, target: Locator) -> None:
     page.mouse.down()
     page.mouse.move(x + 10, y + 5, steps=5)
     target_x = end["x"] + end["width"] / 2
-    page.mouse.move(target_x, end["y"] + 4, steps=20)
+    # Sideways first, at the card's own height, so the pointer does not sweep over its neighbours
+    # in the source column on the way (which would only reorder it there).
+    page.mouse.move(target_x, y + 5, steps=20)
+    page.mouse.move(target_x, end["y"] + 4, steps=10)
     page.mouse.move(target_x, end["y"] + end["height"] - 3, steps=10)
     page.mouse.up()
 

@@ -53,7 +53,6 @@ def port_in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-@contextmanager
 def stack_databases_drop(*, db_prefix: str, postgres_url: str) -> None:
     """Every database of a previous run with this prefix, and its database-mode tenants' roles."""
     with psycopg.connect(f"{postgres_url}/postgres", autocommit=True) as server:
@@ -75,6 +74,7 @@ def stack_databases_drop(*, db_prefix: str, postgres_url: str) -> None:
             server.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
+@contextmanager
 def stack_run(
     *,
     port_base: int,
