@@ -46,14 +46,25 @@ MAX_ASSIGNEES = 20
 
 
 def _publish(event_type: str, data: dict, *, caller: Caller, aggregate_id: object) -> None:
+    from apps.events import catalog
     from apps.events.outbox import publish
 
     if tenant_db() == "default":
         publish(event_type, data, tenant_id=caller.tenant_id, actor_id=caller.user_id, aggregate_id=str(aggregate_id))
         return
     # A database-mode tenant: the outbox lives in the service's own database, beside the registry.
-    with transaction.atomic(using="default"):
-        publish(event_type, data, tenant_id=caller.tenant_id, actor_id=caller.user_id, aggregate_id=str(aggregate_id))
+    # An invalid event still fails the caller's transaction; the row is written once the tenant's
+    # transaction has committed, so a rolled-back change publishes nothing. A crash between the two
+    # commits can lose the event (docs/adr/0001-database-mode-routing.md).
+    catalog.data_validate(event_type, data)
+
+    def publish_committed() -> None:
+        with transaction.atomic(using="default"):
+            publish(
+                event_type, data, tenant_id=caller.tenant_id, actor_id=caller.user_id, aggregate_id=str(aggregate_id)
+            )
+
+    transaction.on_commit(publish_committed, using=tenant_db())
 
 
 def _activity(task_id: int, caller: Caller, verb: str, **data: object) -> None:
