@@ -87,11 +87,11 @@ async def _claims_for(
         )
     except GatewayError as error:
         if wants_page and error.status == 401:
-            # A browser opening a page is better served by the login form than by JSON.
+            # A browser opening a page is better served by a page than by JSON: identity renews
+            # an expired session from its refresh cookie, or shows the login form.
             target = conn.url.path + (f"?{conn.url.query}" if conn.url.query else "")
-            raise GatewayError(
-                302, "login_required", "Sign in first", headers={"Location": f"/login?next={quote(target, safe='')}"}
-            ) from None
+            location = f"/api/auth/resume?next={quote(target, safe='')}"
+            raise GatewayError(302, "login_required", "Sign in first", headers={"Location": location}) from None
         raise
     csrf_check(method=method, token=token, headers=conn.headers, cookies=conn.cookies)
     return claims

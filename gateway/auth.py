@@ -38,6 +38,7 @@ PUBLIC_PATHS: tuple[tuple[frozenset[str] | None, re.Pattern[str]], ...] = tuple(
         (None, r"/\.well-known/jwks\.json"),
         (None, r"/api/auth/token/?"),
         (None, r"/api/auth/refresh/?"),
+        (("GET",), r"/api/auth/resume/?"),
         # Logging out only revokes what the caller presents, and must work with an expired access token.
         (None, r"/api/auth/logout/?"),
         (None, r"/login(/.*)?"),

@@ -8,6 +8,7 @@ urlpatterns = [
     path("api/auth/refresh", api.TokenRefreshView.as_view(), name="token-refresh"),
     path("api/auth/logout", api.LogoutView.as_view(), name="token-logout"),
     path("api/auth/me", api.MeView.as_view(), name="me"),
+    path("api/auth/resume", views.session_resume_view, name="session-resume"),
     path("api/users", api.UserListView.as_view(), name="users"),
     path("api/users/invitations", api.InvitationListView.as_view(), name="invitations"),
     path("api/users/invitations/accept", api.InvitationAcceptView.as_view(), name="invitation-accept"),

@@ -2,14 +2,14 @@
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
 
 from apps.common.auth import tenant_id_from_request
 from apps.common.errors import error_response
 from apps.identity import selectors, services
-from apps.identity.api import ACCESS_COOKIE, clear_auth_cookies, client_ip, set_auth_cookies
+from apps.identity.api import ACCESS_COOKIE, REFRESH_COOKIE, clear_auth_cookies, client_ip, set_auth_cookies
 from apps.identity.forms import InvitationAcceptForm, LoginForm
 from apps.identity.tokens import access_token_session
 
@@ -71,6 +71,32 @@ def login_view(request: HttpRequest) -> HttpResponse:
 
 @ensure_csrf_cookie
 @require_http_methods(["GET", "POST"])
+@require_http_methods(["GET"])
+def session_resume_view(request: HttpRequest) -> HttpResponse:
+    """Where the gateway sends a browser whose access token ran out, before the login form.
+
+    The refresh_token cookie (SameSite=Strict, path /api/auth) renews the pair and the browser
+    goes on to `next`; without a usable one it goes to the login form. Strict means another
+    site cannot make the browser renew, so this GET is safe to change state.
+    """
+    target = safe_next(request.GET.get("next"))
+    tenant_id = tenant_id_from_request(request)
+    raw_token = request.COOKIES.get(REFRESH_COOKIE)
+    if tenant_id is not None and raw_token:
+        try:
+            pair = services.refresh_token_rotate(raw_token=raw_token, tenant_id=tenant_id)
+        except services.IdentityError:
+            pass
+        else:
+            response = HttpResponseRedirect(target)
+            set_auth_cookies(response, pair)
+            return response
+    response = HttpResponseRedirect(f"/login?{urlencode({'next': target})}")
+    if raw_token:
+        clear_auth_cookies(response)
+    return response
+
+
 def logout_view(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return render(request, "identity/logout.html")

@@ -241,3 +241,18 @@ def test_board_on_a_phone_sized_screen(browser: Browser, screenshots: Path) -> N
     assert page_width <= 390, f"the page is {page_width}px wide on a 390px screen"
     problems.assert_none()
     phone.context.close()
+
+
+def test_an_expired_access_token_renews_without_signing_in_again(browser: Browser) -> None:
+    page, problems = signed_in_page(browser, name="expired")
+    href = page.locator("a[href^='/boards/']").first.get_attribute("href")
+    # What a browser does when the access cookie's max-age runs out: it stops sending it.
+    page.context.clear_cookies(name="access_token")
+
+    page.goto(demo_url(href))
+
+    assert page.url == demo_url(href), f"expected the board, landed on {page.url}"
+    page.wait_for_selector("#live-state[data-state=live]")
+    assert any(cookie["name"] == "access_token" for cookie in page.context.cookies())
+    problems.assert_none()
+    page.context.close()

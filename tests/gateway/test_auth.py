@@ -44,7 +44,7 @@ def test_an_anonymous_browser_is_sent_to_login(gateway: Gateway) -> None:
     response = gateway.get("/boards/3/?view=compact", token=None, headers={"Accept": "text/html"})
 
     assert response.status_code == 302
-    assert response.headers["location"] == "/login?next=%2Fboards%2F3%2F%3Fview%3Dcompact"
+    assert response.headers["location"] == "/api/auth/resume?next=%2Fboards%2F3%2F%3Fview%3Dcompact"
 
 
 def _forged_tokens(key: SigningKey) -> dict[str, str]:

@@ -130,3 +130,39 @@ def test_cookie_authenticated_me_works_for_reads(org, owner) -> None:
     _login(client, org)
 
     assert client.get("/api/auth/me", **tenant_headers(org)).json()["email"] == "owner@acme.test"
+
+
+def test_an_expired_session_resumes_from_the_refresh_cookie(org, owner) -> None:
+    client = _csrf_client()
+    _login(client, org)
+    old_refresh = client.cookies["refresh_token"].value
+
+    response = client.get("/api/auth/resume", {"next": "/boards/3/?q=x"}, **tenant_headers(org))
+
+    assert response.status_code == 302
+    assert response["Location"] == "/boards/3/?q=x"
+    new_access = response.cookies["access_token"].value
+    assert verify_access_token(new_access, tenant_id=str(org.id)).user_id == str(owner.user_id)
+    assert response.cookies["refresh_token"].value not in ("", old_refresh)
+    assert RefreshToken.objects.filter(used_at__isnull=False).count() == 1
+
+
+def test_resume_without_a_refresh_cookie_goes_to_the_login_form(org, owner) -> None:
+    response = Client().get("/api/auth/resume", {"next": "/boards/3/"}, **tenant_headers(org))
+
+    assert response.status_code == 302
+    assert response["Location"] == "/login?next=%2Fboards%2F3%2F"
+
+
+def test_resume_with_a_used_refresh_cookie_signs_out_and_revokes_the_family(org, owner) -> None:
+    client = _csrf_client()
+    _login(client, org)
+    stolen = client.cookies["refresh_token"].value
+    client.get("/api/auth/resume", **tenant_headers(org))
+    client.cookies["refresh_token"] = stolen
+
+    response = client.get("/api/auth/resume", {"next": "//evil.example/"}, **tenant_headers(org))
+
+    assert response["Location"] == "/login?next=%2Fprojects%2F"
+    assert response.cookies["refresh_token"].value == ""
+    assert RefreshToken.objects.filter(revoked_at=None).count() == 0
