@@ -22,8 +22,8 @@ from apps.events.relay import database_conninfo
 from apps.events.selectors import dead_letters_list
 from apps.events.services import dead_letters_replay
 from tests.events.conftest import queue_ready
-from tests.events.proxy import TcpProxy
 from tests.events.samples import SAMPLES
+from tests.tcp_relay import TcpRelay
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -125,10 +125,10 @@ def test_the_same_event_delivered_twice_is_applied_once(start_consumer, raw_chan
 
 
 def test_cutting_the_broker_connections_mid_stream_loses_and_doubles_nothing(start_consumer, start_relay) -> None:
-    proxy = TcpProxy(upstream=("127.0.0.1", 5672))
+    proxy = TcpRelay(target=("127.0.0.1", 5672)).up()
     try:
-        runner = start_consumer(broker_url=proxy.url, batch_size=20)
-        relay = start_relay(broker_url=proxy.url, batch_size=25)
+        runner = start_consumer(broker_url=proxy.amqp_url, batch_size=20)
+        relay = start_relay(broker_url=proxy.amqp_url, batch_size=25)
         committed: list[str] = []
 
         def produce() -> None:
@@ -155,7 +155,7 @@ def test_cutting_the_broker_connections_mid_stream_loses_and_doubles_nothing(sta
         assert proxy.cuts == 3 and proxy.accepted > 2
         assert relay.stats.reconnects + runner.counts["reconnects"] >= 3
     finally:
-        proxy.close()
+        proxy.down()
 
 
 def test_a_consumer_killed_mid_message_gets_it_again_and_applies_it_once(

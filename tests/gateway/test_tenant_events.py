@@ -17,8 +17,8 @@ from apps.events.broker import broker_connect, connection_close, event_message, 
 from apps.events.catalog import envelope_create
 from gateway.tenant_events import tenant_event_slug
 from tests.gateway.conftest import BROKER_URL, REDIS_URL, RUN_PREFIX, TENANTS, Gateway, exchanges_delete
-from tests.gateway.tcprelay import TcpRelay
 from tests.gateway.upstreams import closed_port_url
+from tests.tcp_relay import TcpRelay
 
 LONG_CACHE = {"tenant_cache_ttl": 300, "tenant_transient_ttl": 300, "tenant_local_ttl": 300.0}
 NEWCO_ID = TENANTS["newco"]["id"]
@@ -146,9 +146,9 @@ def test_the_gateway_serves_while_the_broker_is_unreachable_at_start(make_gatewa
 
 
 def test_the_subscriber_reconnects_when_the_broker_comes_back(make_gateway, stack, exchange, publisher) -> None:
-    with TcpRelay(target_host="127.0.0.1", target_port=5672) as relay:
+    with TcpRelay(target=("127.0.0.1", 5672)) as relay:
         gateway = make_gateway(
-            events_broker_url=f"amqp://guest:guest@127.0.0.1:{relay.port}//",
+            events_broker_url=relay.amqp_url,
             events_exchange=exchange,
             tenant_events_max_backoff=0.5,
             **LONG_CACHE,

@@ -1,7 +1,8 @@
-"""A TCP relay in front of a real server, that a test can take down and bring back.
+"""A TCP relay in front of a real server (RabbitMQ here) that a test controls.
 
-It forwards bytes unchanged (the client talks to the real RabbitMQ through it); `down()`
-cuts every connection and stops listening, as a broker outage looks from the client.
+It forwards bytes unchanged. `cut()` drops every open connection, as a network failure
+would, and keeps accepting new ones; `down()` also stops listening, as an outage looks
+from the client, until `up()` again on the same port.
 """
 
 import contextlib
@@ -11,8 +12,8 @@ from types import TracebackType
 
 
 class TcpRelay:
-    def __init__(self, *, target_host: str, target_port: int) -> None:
-        self._target = (target_host, target_port)
+    def __init__(self, *, target: tuple[str, int]) -> None:
+        self._target = target
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -20,14 +21,29 @@ class TcpRelay:
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
         self.accepted = 0
+        self.cuts = 0
 
-    def up(self) -> None:
+    @property
+    def amqp_url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def up(self) -> "TcpRelay":
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
         listener.listen(16)
         self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        threading.Thread(target=self._accept, args=(listener,), daemon=True, name="tcp-relay").start()
+        return self
+
+    def cut(self) -> None:
+        with self._lock:
+            sockets, self._sockets = self._sockets, set()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        self.cuts += 1
 
     def down(self) -> None:
         listener, self._listener = self._listener, None
@@ -35,12 +51,7 @@ class TcpRelay:
             with contextlib.suppress(OSError):
                 listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() blocked on it (Linux)
             listener.close()
-        with self._lock:
-            sockets, self._sockets = self._sockets, set()
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
+        self.cut()
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
