@@ -1,6 +1,5 @@
 """The MongoDB idempotency store (analytics has no PostgreSQL), against a real MongoDB-wire server."""
 
-import socket
 import subprocess
 import sys
 import time
@@ -13,17 +12,12 @@ import pytest
 from apps.events.catalog import Envelope, envelope_create
 from apps.events.consumer import ConsumerRunner, MongoStore, wait_until
 from tests.events.samples import SAMPLES
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.ports import free_port
 
 
 @pytest.fixture(scope="module")
 def mongo_url() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "secantusd-py"), "--port", str(port), "--storage-path", ":memory:"],
         stdout=subprocess.DEVNULL,

@@ -3,7 +3,6 @@
 
 import asyncio
 import json
-import socket
 import threading
 import time
 
@@ -17,6 +16,7 @@ from django_tenants.utils import schema_context
 
 from apps.projects import services
 from apps.projects.consumers import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED
+from tests.ports import free_port
 from tests.projects.conftest import MANAGER_PERMISSIONS, MEMBER_PERMISSIONS, TenantInfo, make_caller
 from tests.projects.tokens import make_token
 
@@ -107,18 +107,12 @@ async def test_sockets_without_access_are_closed(committed) -> None:
     assert (await anonymous.receive_output(timeout=3))["code"] == CLOSE_UNAUTHENTICATED
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def asgi_server(committed):
     """The projects ASGI app under uvicorn on a real port, in this process (same test database)."""
     from config.asgi import application
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
