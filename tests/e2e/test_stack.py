@@ -68,12 +68,19 @@ def test_a_stopped_service_is_named_by_healthz_and_by_its_routes(stack: Stack) -
         time.sleep(0.1)
     assert not port_in_use(PORT_BASE + 4), "the shortener did not stop"
 
-    health = httpx.get(f"{GATEWAY}/healthz", timeout=10)
+    # On 2 busy cores another service's readiness can miss its 2 s budget once; it must recover.
+    deadline = time.monotonic() + 15
+    while True:
+        health = httpx.get(f"{GATEWAY}/healthz", timeout=10)
+        body = health.json()
+        others_ok = all(body["services"][name] == "ok" for name in SERVICES if name != "shortener")
+        if others_ok or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert health.status_code == 503
-    body = health.json()
     assert body["services"]["shortener"] != "ok"
     assert "shortener" in body["failing"]
-    assert all(body["services"][name] == "ok" for name in SERVICES if name != "shortener")
+    assert others_ok, f"only the shortener should be failing: {body}"
 
     redirect = httpx.get(f"{GATEWAY}/s/x", timeout=10)
     assert redirect.status_code == 503
