@@ -15,6 +15,8 @@ import pymongo
 import pytest
 import redis
 
+from tests.ports import free_port, free_port_run
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -25,12 +27,6 @@ def listener() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         yield sock.getsockname()[1]
-
-
-def unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def running(pid: int) -> bool:
@@ -45,7 +41,7 @@ def running(pid: int) -> bool:
 def test_port_probes_see_a_listener_and_its_absence(devstack: ModuleType, listener: int) -> None:
     assert devstack.port_answers("127.0.0.1", listener)
     assert not devstack.port_free("127.0.0.1", listener)
-    closed = unused_port()
+    closed = free_port()
     assert not devstack.port_answers("127.0.0.1", closed)
     assert devstack.port_free("127.0.0.1", closed)
 
@@ -63,7 +59,7 @@ def test_probe_ports_default_to_the_standard_ones_and_can_be_moved(
 
 
 def test_a_configured_server_that_does_not_answer_is_named(devstack: ModuleType, listener: int) -> None:
-    closed = unused_port()
+    closed = free_port()
     with pytest.raises(devstack.DevstackError, match=rf"POSTGRES_URL=.*127\.0\.0\.1:{closed}.*unset POSTGRES_URL"):
         devstack.configured_url("postgres", {"POSTGRES_URL": f"postgres://postgres@127.0.0.1:{closed}"})
     url = f"redis://127.0.0.1:{listener}/3"
@@ -163,7 +159,7 @@ def test_embedded_fallbacks_start_answer_and_stop(
     devstack: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No server on the probed ports: embedded PostgreSQL, Valkey and SecantusDB start; Redis is the broker."""
-    ports = {name: unused_port() for name in ("postgres", "redis", "rabbitmq", "mongo")}
+    ports = {name: free_port() for name in ("postgres", "redis", "rabbitmq", "mongo")}
     monkeypatch.setenv("DEVSTACK_PROBE_PORTS", ",".join(f"{name}={port}" for name, port in ports.items()))
     supervisor = devstack.Supervisor()
     supervisor.quiet.update({"postgres", "redis", "mongo"})
@@ -189,10 +185,18 @@ def test_embedded_fallbacks_start_answer_and_stop(
 
 
 def test_up_with_an_unreachable_configured_server_says_which_and_exits(devstack: ModuleType, tmp_path: Path) -> None:
-    closed = unused_port()
+    closed = free_port()
     env = {**os.environ, "POSTGRES_URL": f"postgres://postgres@127.0.0.1:{closed}", "NO_COLOR": "1"}
     result = subprocess.run(
-        [sys.executable, "platform/devstack.py", "up", "--port-base", str(unused_port()), "--data-dir", str(tmp_path)],
+        [
+            sys.executable,
+            "platform/devstack.py",
+            "up",
+            "--port-base",
+            str(free_port_run(6)),
+            "--data-dir",
+            str(tmp_path),
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
