@@ -1,4 +1,4 @@
-"""A TCP relay in front of a real server (RabbitMQ here) that a test controls.
+"""A TCP relay in front of a real server (RabbitMQ or Redis) that a test controls.
 
 It forwards bytes unchanged. `cut()` drops every open connection, as a network failure
 would, and keeps accepting new ones; `down()` also stops listening, as an outage looks
@@ -9,6 +9,7 @@ import contextlib
 import socket
 import threading
 from types import TracebackType
+from urllib.parse import urlsplit
 
 
 class TcpRelay:
@@ -26,6 +27,14 @@ class TcpRelay:
     @property
     def amqp_url(self) -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def url_through(self, url: str) -> str:
+        """The same server URL (scheme, credentials, path), pointed at this relay instead."""
+        parts = urlsplit(url)
+        credentials = parts.netloc.rpartition("@")[0]
+        return parts._replace(
+            netloc=f"{credentials}@127.0.0.1:{self.port}" if credentials else f"127.0.0.1:{self.port}"
+        ).geturl()
 
     def up(self) -> "TcpRelay":
         listener = socket.socket()

@@ -1,4 +1,4 @@
-"""RabbitMQ plumbing shared by the relay, the consumers and the developer tools.
+"""RabbitMQ plumbing under the RabbitMQ transport (apps/events/transports/rabbitmq.py).
 
 py-amqp (kombu's own transport) directly: one long-lived connection per process, and
 publisher confirms collected for a whole batch instead of one round trip per message.
@@ -9,12 +9,13 @@ import logging
 import socket
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 import amqp
 from amqp.exceptions import AMQPError
 from django.conf import settings
+
+from apps.events.transports.base import PublishNotConfirmed
 
 logger = logging.getLogger(__name__)
 
@@ -22,10 +23,6 @@ logger = logging.getLogger(__name__)
 BROKER_ERRORS: tuple[type[BaseException], ...] = (AMQPError, OSError, socket.timeout, ConnectionError)
 
 PERSISTENT = 2
-
-
-class PublishNotConfirmed(RuntimeError):
-    """RabbitMQ nacked a message, or did not confirm it in time: it may not be stored."""
 
 
 def broker_connect(*, url: str | None = None, name: str = "events", heartbeat: int = 30) -> amqp.Connection:
@@ -48,53 +45,6 @@ def exchange_declare(channel: amqp.Channel, *, exchange: str | None = None) -> s
     exchange = exchange or settings.EVENTS_EXCHANGE
     channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
     return exchange
-
-
-@dataclass(frozen=True)
-class ConsumerQueues:
-    """The durable queues of one consuming service: main, one per retry delay, dead letters."""
-
-    service: str
-    main: str
-    retries: tuple[tuple[int, str], ...]
-    dead: str
-
-    @classmethod
-    def for_service(
-        cls, service: str, *, prefix: str | None = None, retry_delays_ms: Iterable[int] | None = None
-    ) -> "ConsumerQueues":
-        prefix = prefix if prefix is not None else settings.EVENTS_QUEUE_PREFIX
-        main = f"{prefix}.{service}"
-        delays = tuple(retry_delays_ms if retry_delays_ms is not None else settings.EVENTS_RETRY_DELAYS_MS)
-        return cls(
-            service=service,
-            main=main,
-            retries=tuple((delay, f"{main}.retry.{delay}ms") for delay in delays),
-            dead=f"{main}.dlq",
-        )
-
-    def declare(self, channel: amqp.Channel, *, exchange: str, routing_keys: Iterable[str]) -> None:
-        channel.queue_declare(self.main, durable=True, auto_delete=False)
-        for routing_key in sorted(set(routing_keys)):
-            channel.queue_bind(self.main, exchange, routing_key)
-        # A retry queue holds a message for its delay, then dead-letters it back to the main queue.
-        # One queue per delay: a per-message TTL would wait behind a longer one at the head.
-        for delay, name in self.retries:
-            channel.queue_declare(
-                name,
-                durable=True,
-                auto_delete=False,
-                arguments={
-                    "x-message-ttl": delay,
-                    "x-dead-letter-exchange": "",
-                    "x-dead-letter-routing-key": self.main,
-                },
-            )
-        channel.queue_declare(self.dead, durable=True, auto_delete=False)
-
-    def delete(self, channel: amqp.Channel) -> None:
-        for name in (self.main, *(name for _, name in self.retries), self.dead):
-            channel.queue_delete(name)
 
 
 def event_message(*, body: bytes, event_id: str, event_type: str, headers: dict | None = None) -> amqp.Message:

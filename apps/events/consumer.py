@@ -2,7 +2,8 @@
 
 A service declares handlers in `apps/<service>/handlers.py` with `@handles("Type")`. The
 runner owns one durable queue per service (`<prefix>.<service>`, bound to the handled
-routing keys), one retry queue per backoff delay and a dead-letter queue. Each event is
+routing keys), one retry queue per backoff delay and a dead-letter queue, on whichever
+transport EVENTS_BROKER_URL names (apps/events/transports). Each event is
 applied by a store: the handlers' effects and the processed-event record commit together
 (PostgreSQL) or are written idempotently keyed by the event id (MongoDB). The message is
 acked only after that. A failing message goes to a retry queue and, after the last delay,
@@ -17,20 +18,13 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Protocol
 
-import amqp
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections, transaction
 from django.utils.module_loading import autodiscover_modules
 
-from apps.events.broker import (
-    BROKER_ERRORS,
-    ConsumerQueues,
-    broker_connect,
-    connection_close,
-    event_message,
-    exchange_declare,
-)
 from apps.events.catalog import EVENT_TYPES, Envelope, InvalidEvent, envelope_parse, routing_key_for
+from apps.events.transports import Transport, transport_connect, transport_errors, transport_kind
+from apps.events.transports.base import ConsumerQueues, Delivery
 
 logger = logging.getLogger(__name__)
 
@@ -178,11 +172,6 @@ def store_for_settings() -> ProcessedStore:
 # The runner ------------------------------------------------------------------------------
 
 
-def _header(message: amqp.Message, name: str, default: object = None) -> object:
-    value = (message.properties.get("application_headers") or {}).get(name, default)
-    return value.decode() if isinstance(value, bytes) else value
-
-
 class ConsumerRunner:
     def __init__(
         self,
@@ -202,64 +191,46 @@ class ConsumerRunner:
         self.handlers = handlers
         self.store = store
         self.broker_url = broker_url or settings.EVENTS_BROKER_URL
+        self.broker_kind = transport_kind(self.broker_url)
         self.exchange = exchange or settings.EVENTS_EXCHANGE
         self.queues = ConsumerQueues.for_service(service, prefix=queue_prefix, retry_delays_ms=retry_delays_ms)
         self.prefetch = prefetch or settings.EVENTS_CONSUMER_PREFETCH
         self.batch_size = batch_size or settings.EVENTS_CONSUMER_BATCH_SIZE
         if bindings is None:
             bindings = ["#"] if service == PROBE_SERVICE else [routing_key_for(t) for t in handlers]
-        self.bindings = list(bindings)
+        self.bindings = sorted(set(bindings))
         self.counts: dict[str, int] = defaultdict(int)
-        self._connection: amqp.Connection | None = None
-        self._channel: amqp.Channel | None = None
-        self._buffer: list[amqp.Message] = []
+        self._transport: Transport | None = None
 
     # Connection ---------------------------------------------------------------------------
 
     def _connect(self) -> None:
-        self._connection = broker_connect(url=self.broker_url, name=f"consumer-{self.service}")
-        channel = self._connection.channel()
-        exchange_declare(channel, exchange=self.exchange)
-        self.queues.declare(channel, exchange=self.exchange, routing_keys=self.bindings)
-        channel.basic_qos(0, self.prefetch, False)
-        channel.basic_consume(self.queues.main, callback=self._buffer.append, no_ack=False)
-        self._channel = channel
-        logger.info("consumer %s listening on %s (%s)", self.service, self.queues.main, ", ".join(self.bindings))
+        transport = transport_connect(url=self.broker_url, name=f"consumer-{self.service}")
+        try:
+            transport.subscribe(self.queues, exchange=self.exchange, bindings=self.bindings, prefetch=self.prefetch)
+        except BaseException:
+            transport.close()
+            raise
+        self._transport = transport
+        logger.info(
+            "consumer %s listening on %s (%s) over %s",
+            self.service,
+            self.queues.main,
+            ", ".join(self.bindings),
+            self.broker_kind,
+        )
 
     def _disconnect(self) -> None:
-        self._buffer.clear()  # unacked: RabbitMQ redelivers them when the connection goes
-        connection_close(self._connection)
-        self._connection = self._channel = None
+        # Whatever was in hand and unsettled, the broker delivers again once we are back.
+        if self._transport is not None:
+            self._transport.close()
+        self._transport = None
 
     # Processing ---------------------------------------------------------------------------
 
-    def _collect(self, wait: float) -> list[amqp.Message]:
-        """Waits up to `wait` for a message, then takes whatever else is already arriving."""
-        assert self._connection is not None
-        if not self._buffer:
-            try:
-                self._connection.drain_events(timeout=wait)
-            except TimeoutError:
-                return []
-        while len(self._buffer) < self.batch_size:
-            try:
-                self._connection.drain_events(timeout=0.001)
-            except TimeoutError:
-                break
-        batch = self._buffer[: self.batch_size]
-        del self._buffer[: self.batch_size]
-        return batch
-
-    def _publish_confirmed(self, message: amqp.Message, *, routing_key: str) -> None:
-        assert self._channel is not None
-        self._channel.basic_publish_confirm(message, exchange="", routing_key=routing_key, confirm_timeout=10)
-
-    def _ack(self, message: amqp.Message) -> None:
-        assert self._channel is not None
-        self._channel.basic_ack(message.delivery_info["delivery_tag"])
-
-    def _dead_letter(self, message: amqp.Message, *, kind: str, reason: str, attempts: int) -> None:
-        headers = dict(message.properties.get("application_headers") or {})
+    def _dead_letter(self, delivery: Delivery, *, kind: str, reason: str, attempts: int) -> None:
+        assert self._transport is not None
+        headers = dict(delivery.headers)
         headers.update(
             {
                 "x-dead-kind": kind,
@@ -267,47 +238,33 @@ class ConsumerRunner:
                 "x-attempts": attempts,
                 "x-consumer": self.service,
                 "x-dead-at": datetime.now(UTC).isoformat(),
-                "x-original-routing-key": message.delivery_info.get("routing_key", ""),
+                "x-original-routing-key": delivery.routing_key,
             }
         )
-        body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
-        dead = event_message(
-            body=body,
-            event_id=str(message.properties.get("message_id") or ""),
-            event_type=str(message.properties.get("type") or ""),
-            headers=headers,
-        )
-        self._publish_confirmed(dead, routing_key=self.queues.dead)
+        self._transport.dead_letter(delivery, headers=headers)
         self.counts["dead_lettered"] += 1
-        logger.error("consumer %s dead-lettered %s (%s): %s", self.service, dead.message_id, kind, reason)
+        logger.error("consumer %s dead-lettered %s (%s): %s", self.service, delivery.event_id, kind, reason)
 
-    def _retry_or_dead_letter(self, message: amqp.Message, exc: BaseException) -> None:
-        attempt = int(_header(message, "x-attempt", 1) or 1)
+    def _retry_or_dead_letter(self, delivery: Delivery, exc: BaseException) -> None:
+        assert self._transport is not None
+        attempt = int(delivery.header("x-attempt", 1) or 1)  # type: ignore[call-overload]
         reason = f"{type(exc).__name__}: {exc}"
         if attempt > len(self.queues.retries):
-            self._dead_letter(message, kind="handler_failed", reason=reason, attempts=attempt)
+            self._dead_letter(delivery, kind="handler_failed", reason=reason, attempts=attempt)
             return
-        delay, queue = self.queues.retries[attempt - 1]
-        headers = dict(message.properties.get("application_headers") or {})
-        headers.update({"x-attempt": attempt + 1, "x-last-error": reason[:2000]})
-        retry = event_message(
-            body=message.body,
-            event_id=str(message.properties.get("message_id") or ""),
-            event_type=str(message.properties.get("type") or ""),
-            headers=headers,
-        )
-        self._publish_confirmed(retry, routing_key=queue)
+        headers = {**delivery.headers, "x-attempt": attempt + 1, "x-last-error": reason[:2000]}
+        delay = self._transport.retry(delivery, attempt=attempt, headers=headers)
         self.counts["retried"] += 1
         logger.warning("consumer %s: attempt %s failed (%s); retrying in %sms", self.service, attempt, reason, delay)
 
-    def process(self, messages: list[amqp.Message]) -> None:
-        valid: list[tuple[amqp.Message, Envelope]] = []
-        for message in messages:
+    def process(self, deliveries: list[Delivery]) -> None:
+        assert self._transport is not None
+        valid: list[tuple[Delivery, Envelope]] = []
+        for delivery in deliveries:
             try:
-                valid.append((message, envelope_parse(message.body)))
+                valid.append((delivery, envelope_parse(delivery.body)))
             except InvalidEvent as exc:
-                self._dead_letter(message, kind="invalid", reason=str(exc), attempts=1)
-                self._ack(message)
+                self._dead_letter(delivery, kind="invalid", reason=str(exc), attempts=1)
         if not valid:
             return
         try:
@@ -319,24 +276,24 @@ class ConsumerRunner:
             outcomes = None
         if outcomes is None:
             logger.info("consumer %s: a batch of %s failed; applying one by one", self.service, len(valid))
-            for message, event in valid:
-                self._process_one(message, event)
+            for delivery, event in valid:
+                self._process_one(delivery, event)
             return
         self._count(outcomes)
-        assert self._channel is not None
-        self._channel.basic_ack(valid[-1][0].delivery_info["delivery_tag"], multiple=True)
+        self._transport.ack([delivery for delivery, _ in valid])
 
-    def _process_one(self, message: amqp.Message, event: Envelope) -> None:
+    def _process_one(self, delivery: Delivery, event: Envelope) -> None:
+        assert self._transport is not None
         try:
             outcomes = self.store.apply(consumer=self.service, events=[event], handlers=self.handlers)
         except DATABASE_DOWN:
             raise
         except Exception as exc:
             logger.exception("consumer %s: handling %s %s failed", self.service, event.type, event.id)
-            self._retry_or_dead_letter(message, exc)
-        else:
-            self._count(outcomes)
-        self._ack(message)
+            self._retry_or_dead_letter(delivery, exc)
+            return
+        self._count(outcomes)
+        self._transport.ack([delivery])
 
     def _count(self, outcomes: list[bool]) -> None:
         self.counts["applied"] += sum(outcomes)
@@ -345,17 +302,19 @@ class ConsumerRunner:
     def run(self, *, stop: threading.Event, idle_wait: float = 0.5) -> None:
         """Consumes until `stop` is set; finishes the batch in hand first (graceful shutdown)."""
         backoff = 0.2
+        lost = (*transport_errors(), *DATABASE_DOWN)
         try:
             while not stop.is_set():
                 try:
-                    if self._connection is None:
+                    if self._transport is None:
                         self._connect()
                         backoff = 0.2
-                    batch = self._collect(idle_wait)
+                    assert self._transport is not None
+                    batch = self._transport.receive(wait=idle_wait, max_count=self.batch_size)
                     if batch:
                         self.process(batch)
-                except (*BROKER_ERRORS, *DATABASE_DOWN) as exc:
-                    # Nothing in hand was acked: RabbitMQ redelivers it once we are back.
+                except lost as exc:
+                    # Nothing in hand was settled: the broker delivers it again once we are back.
                     logger.warning(
                         "consumer %s lost a server (%s: %s); reconnecting", self.service, type(exc).__name__, exc
                     )

@@ -1,8 +1,9 @@
-"""The outbox relay: committed outbox rows -> the topic exchange, confirmed, then marked sent.
+"""The outbox relay: committed outbox rows -> the events exchange, confirmed, then marked sent.
 
 One loop per process: LISTEN for the outbox trigger's NOTIFY (delivered on commit), then
 claim unsent rows in id order with FOR UPDATE SKIP LOCKED, publish them as one confirmed
-batch on a long-lived AMQP connection, and mark them sent in the same transaction. A crash
+batch on a long-lived broker connection (RabbitMQ, or the Redis fallback: see
+apps/events/transports), and mark them sent in the same transaction. A crash
 between publish and mark re-sends the batch: delivery is at least once, and consumers are
 idempotent by event id.
 
@@ -21,16 +22,9 @@ from django.conf import settings
 from django.db import connections
 from psycopg.conninfo import make_conninfo
 
-from apps.events.broker import (
-    BROKER_ERRORS,
-    ConfirmingPublisher,
-    PublishNotConfirmed,
-    broker_connect,
-    connection_close,
-    event_message,
-    exchange_declare,
-)
 from apps.events.services import outbox_purge
+from apps.events.transports import Transport, transport_connect, transport_errors, transport_kind
+from apps.events.transports.base import Outgoing, PublishNotConfirmed
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +91,8 @@ class OutboxRelay:
         self.stats = RelayStats()
         self._listener: psycopg.Connection | None = None
         self._database: psycopg.Connection | None = None
-        self._broker = None
-        self._publisher: ConfirmingPublisher | None = None
+        self.broker_kind = transport_kind(self.broker_url)
+        self._transport: Transport | None = None
         self._last_purge = 0.0
 
     # Connections -----------------------------------------------------------------------------
@@ -109,40 +103,37 @@ class OutboxRelay:
             self._listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
         if self._database is None or self._database.closed:
             self._database = psycopg.connect(self.conninfo)
-        if self._publisher is None:
-            self._broker = broker_connect(url=self.broker_url, name="outbox-relay")
-            self._publisher = ConfirmingPublisher(self._broker)
-            exchange_declare(self._publisher.channel, exchange=self.exchange)
+        if self._transport is None:
+            self._transport = transport_connect(url=self.broker_url, name="outbox-relay")
 
     def close(self) -> None:
         for connection in (self._listener, self._database):
             if connection is not None and not connection.closed:
                 connection.close()
         self._listener = self._database = None
-        connection_close(self._broker)
-        self._broker = self._publisher = None
+        self._drop_broker()
         connections[self.using].close()  # this thread's Django connection, opened by the purge
 
     def _drop_broker(self) -> None:
-        connection_close(self._broker)
-        self._broker = self._publisher = None
+        if self._transport is not None:
+            self._transport.close()
+        self._transport = None
 
     # Work -------------------------------------------------------------------------------------
 
     def relay_batch(self) -> int:
         """Publishes one batch of unsent rows; returns how many (0 when the outbox is drained)."""
-        assert self._database is not None and self._publisher is not None
+        assert self._database is not None and self._transport is not None
         with self._database.transaction(), self._database.cursor() as cursor:
             rows = cursor.execute(_CLAIM, (ADVISORY_LOCK_CLASS, self.batch_size)).fetchall()
             if not rows:
                 return 0
-            self._publisher.publish(
+            self._transport.publish(
                 (
-                    self.exchange,
-                    routing_key,
-                    event_message(body=body.encode(), event_id=event_id, event_type=event_type),
-                )
-                for _, event_id, event_type, routing_key, body in rows
+                    Outgoing(body=body.encode(), event_id=event_id, event_type=event_type, routing_key=routing_key)
+                    for _, event_id, event_type, routing_key, body in rows
+                ),
+                exchange=self.exchange,
             )
             cursor.execute(_MARK_SENT, ([row[0] for row in rows],))
         self.stats.published += len(rows)
@@ -186,8 +177,8 @@ class OutboxRelay:
                 self._purge_if_due()
                 backoff = 0.1
                 self._wait_for_commit(self.idle_poll_seconds, stop)
-            except (*BROKER_ERRORS, PublishNotConfirmed) as exc:
-                self._on_error("RabbitMQ", exc)
+            except (*transport_errors(), PublishNotConfirmed) as exc:
+                self._on_error(self.broker_kind, exc)
                 self._drop_broker()
             except psycopg.Error as exc:
                 self._on_error("PostgreSQL", exc)

@@ -6,58 +6,22 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.events.broker import ConsumerQueues, broker_connect, connection_close, event_message
-
-# Headers that describe a failed delivery; a replayed message starts again without them.
-_FAILURE_HEADERS = {
-    "x-attempt",
-    "x-last-error",
-    "x-dead-kind",
-    "x-dead-reason",
-    "x-attempts",
-    "x-consumer",
-    "x-dead-at",
-    "x-original-routing-key",
-}
+from apps.events.transports import transport_connect
+from apps.events.transports.base import ConsumerQueues
 
 
 def dead_letters_replay(*, service: str, event_ids: set[str] | None = None, queue_prefix: str | None = None) -> int:
-    """Moves dead letters (all, or those with these event ids) back to the service's queue.
+    """Moves dead letters (all, or those with these event ids) back to the service's consumer.
 
-    Each is re-queued with a fresh attempt count and acked from the dead-letter queue only
-    after RabbitMQ confirmed the copy. Returns how many were replayed.
+    Each goes back with a fresh attempt count, and leaves the dead letters only once the
+    broker stored its copy. Returns how many were replayed.
     """
     queues = ConsumerQueues.for_service(service, prefix=queue_prefix)
-    connection = broker_connect(name=f"dlq-replay-{service}")
+    transport = transport_connect(name=f"dlq-replay-{service}")
     try:
-        channel = connection.channel()
-        _, waiting, _ = channel.queue_declare(queues.dead, durable=True, auto_delete=False)
-        replayed = 0
-        for _ in range(waiting):
-            message = channel.basic_get(queues.dead, no_ack=False)
-            if message is None:
-                break
-            event_id = str(message.properties.get("message_id") or "")
-            if event_ids is not None and event_id not in event_ids:
-                continue
-            headers = {
-                key: value
-                for key, value in (message.properties.get("application_headers") or {}).items()
-                if key not in _FAILURE_HEADERS
-            }
-            copy = event_message(
-                body=message.body,
-                event_id=event_id,
-                event_type=str(message.properties.get("type") or ""),
-                headers=headers,
-            )
-            channel.basic_publish_confirm(copy, exchange="", routing_key=queues.main, confirm_timeout=10)
-            channel.basic_ack(message.delivery_info["delivery_tag"])
-            replayed += 1
-        channel.close()  # the ones not replayed go back to the dead-letter queue
-        return replayed
+        return transport.dead_letters_replay(queues, event_ids=event_ids)
     finally:
-        connection_close(connection)
+        transport.close()
 
 
 def outbox_purge(*, older_than_hours: int | None = None, using: str = "default", chunk: int = 10_000) -> int:

@@ -167,6 +167,10 @@ EVENTS_RELAY_IDLE_POLL_SECONDS = env_float("EVENTS_RELAY_IDLE_POLL_SECONDS", 2.0
 EVENTS_OUTBOX_RETENTION_HOURS = env_int("EVENTS_OUTBOX_RETENTION_HOURS", 72)
 EVENTS_CONSUMER_PREFETCH = env_int("EVENTS_CONSUMER_PREFETCH", 200)
 EVENTS_CONSUMER_BATCH_SIZE = env_int("EVENTS_CONSUMER_BATCH_SIZE", 100)
+# The Redis transport (EVENTS_BROKER_URL=redis://..., the development fallback): the stream's
+# approximate cap, and how long another consumer's delivery may sit unsettled before it is taken over.
+EVENTS_REDIS_STREAM_MAXLEN = env_int("EVENTS_REDIS_STREAM_MAXLEN", 100_000)
+EVENTS_REDIS_CLAIM_IDLE_MS = env_int("EVENTS_REDIS_CLAIM_IDLE_MS", 60_000)
 EVENTS_PROCESSED_STORE = env_str("EVENTS_PROCESSED_STORE", "postgres")  # "mongo" for services without PostgreSQL
 
 # Celery (config/celery.py): background jobs on RabbitMQ, one queue per service -----------------

@@ -1,8 +1,10 @@
-"""Fixtures for the event backbone's suite: real PostgreSQL, real RabbitMQ, real commits.
+"""Fixtures for the event backbone's suite: real PostgreSQL, real RabbitMQ and Redis, real commits.
 
 Run: TEST_DB_SUFFIX=_events .venv/bin/pytest --ds=config.settings.shortener tests/events
-Every test gets its own exchange and queue names on the shared RabbitMQ (deleted after it),
-and commits for real (transactional_db), so the relay's own connections see the rows.
+A test that touches the broker runs once per transport (`rabbitmq`, `redis`: the fallback
+`make up` uses when no RabbitMQ runs). Every test gets its own exchange and queue names
+(deleted after it), and commits for real (transactional_db), so the relay's own
+connections see the rows.
 """
 
 import threading
@@ -10,40 +12,60 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-import amqp
 import pytest
+from django.conf import settings as django_settings
 from django.db import transaction
 
-from apps.events.broker import ConsumerQueues, broker_connect, connection_close
 from apps.events.catalog import Envelope
 from apps.events.consumer import ConsumerRunner, Handlers, PostgresStore, handlers_for_service
 from apps.events.outbox import publish
 from apps.events.relay import OutboxRelay
+from apps.events.transports import transport_connect
+from apps.events.transports.base import ConsumerQueues, Outgoing
 
 RETRY_DELAYS_MS = [50, 150]
+RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
 
 
 @dataclass
 class BrokerNames:
     tag: str
+    transport: str
+    url: str
     services: set[str] = field(default_factory=set)
 
+    def env(self) -> dict[str, str]:
+        """What a consumer or relay in a child process needs to share this test's broker and names."""
+        return {
+            "EVENTS_BROKER_URL": self.url,
+            "EVENTS_EXCHANGE": self.tag,
+            "EVENTS_QUEUE_PREFIX": self.tag,
+            "EVENTS_RETRY_DELAYS_MS": ",".join(str(delay) for delay in RETRY_DELAYS_MS),
+        }
 
-@pytest.fixture
-def broker_names(settings) -> Iterator[BrokerNames]:
-    names = BrokerNames(tag=f"test-events-{uuid.uuid4().hex[:10]}")
+
+def broker_url_for(transport: str) -> str:
+    return RABBITMQ_URL if transport == "rabbitmq" else django_settings.REDIS_URL
+
+
+@pytest.fixture(params=["rabbitmq", "redis"])
+def broker_names(request, settings) -> Iterator[BrokerNames]:
+    names = BrokerNames(
+        tag=f"test-events-{uuid.uuid4().hex[:10]}", transport=request.param, url=broker_url_for(request.param)
+    )
+    settings.EVENTS_BROKER_URL = names.url
     settings.EVENTS_EXCHANGE = names.tag
     settings.EVENTS_QUEUE_PREFIX = names.tag
     settings.EVENTS_RETRY_DELAYS_MS = RETRY_DELAYS_MS
     yield names
-    connection = broker_connect(name="test-cleanup")
+    transport = transport_connect(url=names.url, name="test-cleanup")
     try:
-        channel = connection.channel()
         for service in names.services:
-            ConsumerQueues.for_service(service, prefix=names.tag, retry_delays_ms=RETRY_DELAYS_MS).delete(channel)
-        channel.exchange_delete(names.tag)
+            queues = ConsumerQueues.for_service(service, prefix=names.tag, retry_delays_ms=RETRY_DELAYS_MS)
+            transport.queues_delete(queues, exchange=names.tag)
+        transport.exchange_delete(names.tag)
     finally:
-        connection_close(connection)
+        transport.close()
 
 
 @pytest.fixture
@@ -116,22 +138,26 @@ def publish_committed() -> Callable[..., Envelope]:
     return send
 
 
+RawPublish = Callable[..., None]
+
+
 @pytest.fixture
-def raw_channel(broker_names) -> Iterator[amqp.Channel]:
-    """A plain AMQP channel, for putting arbitrary (also malformed) messages on the exchange."""
-    connection = broker_connect(name="test-raw")
-    channel = connection.channel()
-    yield channel
-    connection_close(connection)
+def raw_publish(broker_names) -> Iterator[RawPublish]:
+    """Puts arbitrary (also malformed) messages on the exchange, as any publisher could."""
+    transport = transport_connect(name="test-raw")
+
+    def send(body: bytes, *, routing_key: str = "url.expired", message_id: str = "", event_type: str = "") -> None:
+        message = Outgoing(body=body, event_id=message_id, event_type=event_type, routing_key=routing_key)
+        transport.publish([message], exchange=broker_names.tag)
+
+    yield send
+    transport.close()
 
 
-def queue_ready(name: str) -> bool:
-    """Whether a queue exists yet (a consumer started in another process declares it when up)."""
-    connection = broker_connect(name="test-queue-ready")
+def queue_ready(service: str) -> bool:
+    """Whether a consumer's queue exists yet (a consumer started in another process declares it when up)."""
+    transport = transport_connect(name="test-queue-ready")
     try:
-        connection.channel().queue_declare(name, passive=True)
-        return True
-    except amqp.exceptions.NotFound:
-        return False
+        return transport.consumer_ready(ConsumerQueues.for_service(service), exchange=django_settings.EVENTS_EXCHANGE)
     finally:
-        connection_close(connection)
+        transport.close()

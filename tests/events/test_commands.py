@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import amqp
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
@@ -17,20 +16,18 @@ from django.db import connection
 from apps.events.consumer import wait_until
 from apps.events.models import OutboxEvent, ProbeRecord
 from apps.events.selectors import dead_letters_list
-from tests.events.conftest import queue_ready
+from tests.events.conftest import BrokerNames, queue_ready
 from tests.events.samples import SAMPLES
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _manage(*args: str) -> subprocess.Popen:
+def _manage(*args: str, broker: BrokerNames) -> subprocess.Popen:
     env = {
         **os.environ,
+        **broker.env(),
         "DJANGO_SETTINGS_MODULE": "config.settings.shortener",
         "DATABASE_URL": f"{settings.POSTGRES_URL}/{connection.settings_dict['NAME']}",
-        "EVENTS_EXCHANGE": settings.EVENTS_EXCHANGE,
-        "EVENTS_QUEUE_PREFIX": settings.EVENTS_QUEUE_PREFIX,
-        "EVENTS_RETRY_DELAYS_MS": ",".join(str(delay) for delay in settings.EVENTS_RETRY_DELAYS_MS),
     }
     return subprocess.Popen(
         [sys.executable, "manage.py", *args],
@@ -54,10 +51,10 @@ def _stop(process: subprocess.Popen) -> tuple[int, str]:
 
 def test_relay_and_consumer_processes_deliver_and_stop_gracefully(events_db, broker_names, publish_committed) -> None:
     broker_names.services.add("probe")
-    consumer = _manage("consume", "probe")
-    relay = _manage("relay_outbox")
+    consumer = _manage("consume", "probe", broker=broker_names)
+    relay = _manage("relay_outbox", broker=broker_names)
     try:
-        assert wait_until(lambda: queue_ready(f"{broker_names.tag}.probe"), timeout=60, interval=0.2)
+        assert wait_until(lambda: queue_ready("probe"), timeout=60, interval=0.2)
         event = publish_committed("TaskCommentAdded", SAMPLES["TaskCommentAdded"])
         assert wait_until(lambda: ProbeRecord.objects.filter(event_id=event.id).exists(), timeout=20)
     finally:
@@ -74,13 +71,9 @@ def test_consume_refuses_a_service_without_handlers(events_db) -> None:
         call_command("consume", "nobody")
 
 
-def test_dlq_list_and_replay_from_the_command_line(start_consumer, raw_channel) -> None:
+def test_dlq_list_and_replay_from_the_command_line(start_consumer, raw_publish) -> None:
     start_consumer()
-    raw_channel.basic_publish(
-        amqp.Message(b'{"id": "x"}', message_id="bad-1", delivery_mode=2),
-        exchange=settings.EVENTS_EXCHANGE,
-        routing_key="url.created",
-    )
+    raw_publish(b'{"id": "x"}', message_id="bad-1", routing_key="url.created")
     assert wait_until(lambda: len(dead_letters_list(service="probe")) == 1, timeout=10)
 
     listing = io.StringIO()
@@ -102,7 +95,7 @@ def test_dlq_list_and_replay_from_the_command_line(start_consumer, raw_channel) 
 
 
 def test_tail_prints_events_as_json_lines(start_relay, events_db, broker_names, publish_committed) -> None:
-    tail = _manage("events", "tail", "--type", "URLCreated", "--count", "1")
+    tail = _manage("events", "tail", "--type", "URLCreated", "--count", "1", broker=broker_names)
     try:
         # Publish until the tail's private queue is bound and it has printed one.
         def printed() -> bool:

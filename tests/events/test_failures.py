@@ -8,8 +8,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import amqp
 import psycopg
 from django.conf import settings
 from django.db import connection, transaction
@@ -33,21 +33,15 @@ def _applied_once(event_ids: set[str]) -> bool:
     return len(rows) == len(event_ids) and {str(row) for row in rows} == event_ids
 
 
-def _raw(channel: amqp.Channel, body: bytes, routing_key: str = "url.expired", **properties: object) -> None:
-    channel.basic_publish(
-        amqp.Message(body, delivery_mode=2, **properties), exchange=settings.EVENTS_EXCHANGE, routing_key=routing_key
-    )
-
-
 def test_an_invalid_message_goes_to_the_dead_letter_queue_with_its_reason(
-    start_consumer, raw_channel, publish_committed, start_relay
+    start_consumer, raw_publish, publish_committed, start_relay
 ) -> None:
     start_consumer()
     start_relay()
     broken = envelope_create("URLExpired", SAMPLES["URLExpired"], tenant_id=None, actor_id=None).as_dict()
     broken["data"] = {"code": "Ab3dE"}
-    _raw(raw_channel, b"<html>not an event</html>", message_id="not-json")
-    _raw(raw_channel, json.dumps(broken).encode(), message_id=broken["id"], type="URLExpired")
+    raw_publish(b"<html>not an event</html>", message_id="not-json")
+    raw_publish(json.dumps(broken).encode(), message_id=broken["id"], event_type="URLExpired")
     after = publish_committed("URLExpired", SAMPLES["URLExpired"])
 
     assert wait_until(lambda: _applied_once({after.id}), timeout=10)
@@ -114,21 +108,25 @@ def test_a_transient_failure_succeeds_on_retry_and_applies_once(start_consumer, 
     assert runner.counts["retried"] == 1 and runner.counts["dead_lettered"] == 0
 
 
-def test_the_same_event_delivered_twice_is_applied_once(start_consumer, raw_channel) -> None:
+def test_the_same_event_delivered_twice_is_applied_once(start_consumer, raw_publish) -> None:
     runner = start_consumer()
     envelope = envelope_create("URLExpired", SAMPLES["URLExpired"], tenant_id=None, actor_id=None)
     for _ in range(2):
-        _raw(raw_channel, envelope.to_json(), message_id=envelope.id, type=envelope.type)
+        raw_publish(envelope.to_json(), message_id=envelope.id, event_type=envelope.type)
 
     assert wait_until(lambda: runner.counts["duplicates"] == 1, timeout=10)
     assert _applied_once({envelope.id}) and runner.counts["applied"] == 1
 
 
-def test_cutting_the_broker_connections_mid_stream_loses_and_doubles_nothing(start_consumer, start_relay) -> None:
-    proxy = TcpRelay(target=("127.0.0.1", 5672)).up()
+def test_cutting_the_broker_connections_mid_stream_loses_and_doubles_nothing(
+    start_consumer, start_relay, broker_names
+) -> None:
+    broker = urlsplit(broker_names.url)
+    proxy = TcpRelay(target=(broker.hostname or "127.0.0.1", broker.port or 5672)).up()
+    proxied = proxy.url_through(broker_names.url)
     try:
-        runner = start_consumer(broker_url=proxy.amqp_url, batch_size=20)
-        relay = start_relay(broker_url=proxy.amqp_url, batch_size=25)
+        runner = start_consumer(broker_url=proxied, batch_size=20)
+        relay = start_relay(broker_url=proxied, batch_size=25)
         committed: list[str] = []
 
         def produce() -> None:
@@ -153,7 +151,10 @@ def test_cutting_the_broker_connections_mid_stream_loses_and_doubles_nothing(sta
         assert len(committed) == 500
         assert _applied_once(set(committed)) and ProbeRecord.objects.count() == 500
         assert proxy.cuts == 3 and proxy.accepted > 2
-        assert relay.stats.reconnects + runner.counts["reconnects"] >= 3
+        if broker_names.transport == "rabbitmq":
+            assert relay.stats.reconnects + runner.counts["reconnects"] >= 3
+        # redis-py replaces a connection that died between two commands by itself (the pool
+        # checks it on checkout), so on Redis only a cut during a command reaches our code.
     finally:
         proxy.down()
 
@@ -165,11 +166,9 @@ def test_a_consumer_killed_mid_message_gets_it_again_and_applies_it_once(
     database = connection.settings_dict["NAME"]
     env = {
         **os.environ,
+        **broker_names.env(),
         "DJANGO_SETTINGS_MODULE": "config.settings.shortener",
         "DATABASE_URL": f"{settings.POSTGRES_URL}/{database}",
-        "EVENTS_EXCHANGE": settings.EVENTS_EXCHANGE,
-        "EVENTS_QUEUE_PREFIX": settings.EVENTS_QUEUE_PREFIX,
-        "EVENTS_RETRY_DELAYS_MS": ",".join(str(delay) for delay in settings.EVENTS_RETRY_DELAYS_MS),
         "PYTHONPATH": str(ROOT),
     }
     broker_names.services.add("killed")
@@ -182,7 +181,7 @@ def test_a_consumer_killed_mid_message_gets_it_again_and_applies_it_once(
         start_relay()
         waiting = "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = %s"
         # Publish only once the child has declared (and bound) its queue, then wait for its handler to block.
-        assert wait_until(lambda: queue_ready(f"{broker_names.tag}.killed"), timeout=60, interval=0.2)
+        assert wait_until(lambda: queue_ready("killed"), timeout=60, interval=0.2)
         event = publish_committed("URLExpired", SAMPLES["URLExpired"])
         wait_until(lambda: holder.execute(waiting, (lock_key,)).fetchone() is not None, timeout=30)
         stuck = holder.execute(waiting, (lock_key,)).fetchone()

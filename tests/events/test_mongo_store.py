@@ -88,7 +88,7 @@ def test_a_crash_before_the_processed_record_reapplies_idempotently(store: Mongo
     assert store.client["events_test"]["visits"].count_documents({}) == 1
 
 
-def test_a_mongo_backed_consumer_takes_events_from_rabbitmq(
+def test_a_mongo_backed_consumer_takes_events_from_the_broker(
     store: MongoStore, start_relay, publish_committed, running, broker_names
 ) -> None:
     calls, count_visit = _count_visit(store)

@@ -8,13 +8,15 @@ can only pass if the event, not a TTL, made the gateway ask tenancy again.
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
 
-import amqp
 import pytest
 import redis
 
-from apps.events.broker import broker_connect, connection_close, event_message, exchange_declare
 from apps.events.catalog import envelope_create
+from apps.events.transports.base import Outgoing, Transport
+from apps.events.transports.rabbitmq import RabbitTransport
+from apps.events.transports.redis_streams import RedisStreamsTransport
 from gateway.tenant_events import tenant_event_slug
 from tests.gateway.conftest import BROKER_URL, REDIS_URL, RUN_PREFIX, TENANTS, Gateway, exchanges_delete
 from tests.gateway.upstreams import closed_port_url
@@ -42,19 +44,25 @@ def wait_subscribed(gateway: Gateway) -> None:
 
 
 class Publisher:
-    def __init__(self, exchange: str) -> None:
+    """Publishes with the platform's own transport, so the gateway must read what the relay writes."""
+
+    def __init__(self, *, url: str, exchange: str) -> None:
+        self.url = url
         self.exchange = exchange
-        self.connection = broker_connect(url=BROKER_URL, name="gateway-tests-publisher")
-        self.channel = self.connection.channel()
-        exchange_declare(self.channel, exchange=exchange)
+        if url.startswith("redis"):
+            self.transport: Transport = RedisStreamsTransport(
+                url=url, name="gateway-tests", maxlen=10_000, claim_idle_ms=60_000
+            )
+        else:
+            self.transport = RabbitTransport(url=url, name="gateway-tests-publisher")
 
     def event(self, event_type: str, data: dict) -> None:
         envelope = envelope_create(event_type, data, tenant_id=data.get("tenant_id"), actor_id=None)
-        message = event_message(body=envelope.to_json(), event_id=envelope.id, event_type=envelope.type)
-        self.channel.basic_publish_confirm(message, exchange=self.exchange, routing_key=envelope.routing_key)
+        self.raw(envelope.to_json(), routing_key=envelope.routing_key, event_id=envelope.id, event_type=envelope.type)
 
-    def raw(self, body: bytes, *, routing_key: str) -> None:
-        self.channel.basic_publish_confirm(amqp.Message(body), exchange=self.exchange, routing_key=routing_key)
+    def raw(self, body: bytes, *, routing_key: str, event_id: str = "", event_type: str = "") -> None:
+        message = Outgoing(body=body, event_id=event_id, event_type=event_type, routing_key=routing_key)
+        self.transport.publish([message], exchange=self.exchange)
 
 
 @pytest.fixture
@@ -62,13 +70,16 @@ def exchange() -> Iterator[str]:
     name = f"{RUN_PREFIX}.{uuid.uuid4().hex[:6]}.events"
     yield name
     exchanges_delete(name)
+    client = redis.Redis.from_url(REDIS_URL)
+    client.delete(name)
+    client.close()
 
 
-@pytest.fixture
-def publisher(exchange: str) -> Iterator[Publisher]:
-    publisher = Publisher(exchange)
+@pytest.fixture(params=["rabbitmq", "redis"])
+def publisher(request, exchange: str) -> Iterator[Publisher]:
+    publisher = Publisher(url=BROKER_URL if request.param == "rabbitmq" else REDIS_URL, exchange=exchange)
     yield publisher
-    connection_close(publisher.connection)
+    publisher.transport.close()
 
 
 @pytest.fixture
@@ -99,7 +110,7 @@ def cached(client: redis.Redis, gateway: Gateway, slug: str) -> bool:
 def test_a_tenant_event_makes_the_next_request_see_the_new_state(
     make_gateway, stack, exchange, publisher, redis_client, event_type, slug, before, after, data
 ) -> None:
-    gateway = make_gateway(events_exchange=exchange, **LONG_CACHE)
+    gateway = make_gateway(events_broker_url=publisher.url, events_exchange=exchange, **LONG_CACHE)
     wait_subscribed(gateway)
     tenancy = stack.states["tenancy"]
     assert gateway.get("/api/projects", host=f"{slug}.localhost:8000").status_code == before
@@ -121,7 +132,11 @@ def test_a_tenant_event_makes_the_next_request_see_the_new_state(
 
 
 def test_every_gateway_process_drops_its_own_in_process_cache(make_gateway, stack, exchange, publisher) -> None:
-    shared = {"events_exchange": exchange, "redis_key_prefix": f"{RUN_PREFIX}-shared-{uuid.uuid4().hex[:6]}"}
+    shared = {
+        "events_broker_url": publisher.url,
+        "events_exchange": exchange,
+        "redis_key_prefix": f"{RUN_PREFIX}-shared-{uuid.uuid4().hex[:6]}",
+    }
     replicas = [make_gateway(**shared, **LONG_CACHE) for _ in range(2)]
     for replica in replicas:
         wait_subscribed(replica)
@@ -146,9 +161,10 @@ def test_the_gateway_serves_while_the_broker_is_unreachable_at_start(make_gatewa
 
 
 def test_the_subscriber_reconnects_when_the_broker_comes_back(make_gateway, stack, exchange, publisher) -> None:
-    with TcpRelay(target=("127.0.0.1", 5672)) as relay:
+    broker = urlsplit(publisher.url)
+    with TcpRelay(target=(broker.hostname or "127.0.0.1", broker.port or 5672)) as relay:
         gateway = make_gateway(
-            events_broker_url=relay.amqp_url,
+            events_broker_url=relay.url_through(publisher.url),
             events_exchange=exchange,
             tenant_events_max_backoff=0.5,
             **LONG_CACHE,
@@ -170,7 +186,7 @@ def test_the_subscriber_reconnects_when_the_broker_comes_back(make_gateway, stac
 
 
 def test_messages_that_name_no_tenant_change_nothing(make_gateway, stack, exchange, publisher, redis_client) -> None:
-    gateway = make_gateway(events_exchange=exchange, **LONG_CACHE)
+    gateway = make_gateway(events_broker_url=publisher.url, events_exchange=exchange, **LONG_CACHE)
     wait_subscribed(gateway)
     assert gateway.get("/api/projects").status_code == 200  # acme, now cached
     assert gateway.get("/api/projects", host="newco.localhost:8000").status_code == 503
@@ -188,11 +204,37 @@ def test_messages_that_name_no_tenant_change_nothing(make_gateway, stack, exchan
     assert gateway.get("/api/projects", host="newco.localhost:8000").status_code == 200
 
 
-def test_without_a_rabbitmq_url_the_subscriber_stays_off(make_gateway) -> None:
-    gateway = make_gateway(events_broker_url="redis://127.0.0.1:6379/11")
+def test_on_redis_events_published_during_an_outage_still_drop_the_cache(make_gateway, stack, exchange) -> None:
+    publisher = Publisher(url=REDIS_URL, exchange=exchange)
+    broker = urlsplit(REDIS_URL)
+    try:
+        with TcpRelay(target=(broker.hostname or "127.0.0.1", broker.port or 6379)) as relay:
+            relay.up()
+            gateway = make_gateway(
+                events_broker_url=relay.url_through(REDIS_URL),
+                events_exchange=exchange,
+                tenant_events_max_backoff=0.5,
+                **LONG_CACHE,
+            )
+            wait_subscribed(gateway)
+            assert gateway.get("/api/projects", host="newco.localhost:8000").status_code == 503
+            relay.down()
+            assert wait_until(lambda: tenant_events_state(gateway).startswith("disconnected"))
+            stack.states["tenancy"].tenants["newco"]["status"] = "active"
+            publisher.event("TenantProvisioned", {"tenant_id": NEWCO_ID, "slug": "newco"})
+            relay.up()
+
+            # It resumes from the last entry it read, so the event of the outage still arrives.
+            assert wait_until(lambda: gateway.get("/api/projects", host="newco.localhost:8000").status_code == 200)
+    finally:
+        publisher.transport.close()
+
+
+def test_an_unknown_broker_scheme_leaves_the_subscriber_off(make_gateway) -> None:
+    gateway = make_gateway(events_broker_url="kafka://127.0.0.1:9092")
 
     assert gateway.get("/api/projects").status_code == 200
-    assert tenant_events_state(gateway) == "disabled: broker scheme 'redis' is not AMQP"
+    assert tenant_events_state(gateway) == "disabled: broker scheme 'kafka' is neither AMQP nor Redis"
 
 
 @pytest.mark.parametrize(
