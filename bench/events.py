@@ -1,7 +1,9 @@
-"""Events through the whole backbone: outbox -> relay -> RabbitMQ -> consumer writing to PostgreSQL.
+"""Events through the whole backbone: outbox -> relay -> broker -> consumer writing to PostgreSQL.
 
     .venv/bin/python bench/events.py [--events 30000] [--producers 2] [--per-transaction 10]
-                                     [--latency-events 300] [--latency-rate 50]
+                                     [--latency-events 300] [--latency-rate 50] [--broker rabbitmq|redis]
+
+`--broker redis` runs the same processes on the Redis-streams fallback (REDIS_URL).
 
 Everything real and in separate processes: producers commit outbox rows with
 `apps.events.outbox.publish` (shortener settings, a fresh database `bench_events`), one
@@ -32,6 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_URL = os.environ.get("POSTGRES_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
 DATABASE = "bench_events"
 TAG = f"bench-events-{uuid.uuid4().hex[:8]}"
+BROKERS = {
+    "rabbitmq": os.environ.get("BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//"),
+    "redis": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+}
 
 
 def environment() -> dict[str, str]:
@@ -67,22 +73,20 @@ def manage(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "manage.py", *args], cwd=ROOT, env=environment())
 
 
-def queue_ready(name: str, timeout: float = 30) -> None:
-    from amqp.exceptions import NotFound
-
-    from apps.events.broker import broker_connect, connection_close
+def queue_ready(service: str, timeout: float = 30) -> None:
+    from apps.events.transports import transport_connect
+    from apps.events.transports.base import ConsumerQueues
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        connection = broker_connect(name="bench-wait")
+        transport = transport_connect(name="bench-wait")
         try:
-            connection.channel().queue_declare(name, passive=True)
-            return
-        except NotFound:
-            time.sleep(0.2)
+            if transport.consumer_ready(ConsumerQueues.for_service(service, prefix=TAG), exchange=TAG):
+                return
         finally:
-            connection_close(connection)
-    raise TimeoutError(f"queue {name} never appeared")
+            transport.close()
+        time.sleep(0.2)
+    raise TimeoutError(f"the {service} consumer's queue never appeared")
 
 
 def produce(count: int, per_transaction: int, pause: float, results: "multiprocessing.Queue") -> None:
@@ -176,19 +180,22 @@ def main() -> None:
     parser.add_argument("--latency-events", type=int, default=300)
     parser.add_argument("--latency-rate", type=float, default=50.0)
     parser.add_argument("--consumers", type=int, default=1, help="`consume probe` processes on the one queue")
+    parser.add_argument("--broker", choices=sorted(BROKERS), default="rabbitmq", help="the transport to measure")
     args = parser.parse_args()
+    os.environ["EVENTS_BROKER_URL"] = BROKERS[args.broker]  # environment() passes it to every process
 
     database_create()
     django_setup()
     from django.db import connections
 
-    from apps.events.broker import ConsumerQueues, broker_connect, connection_close
+    from apps.events.transports import transport_connect
+    from apps.events.transports.base import ConsumerQueues
 
     connections.close_all()  # nothing shared with the producer processes
     consumers = [manage("consume", "probe") for _ in range(args.consumers)]
     relay = manage("relay_outbox")
     try:
-        queue_ready(f"{TAG}.probe")
+        queue_ready("probe")
 
         _, rest_commits = run_producers(
             processes=1, count=args.latency_events, per_transaction=1, pause=1 / args.latency_rate
@@ -207,14 +214,14 @@ def main() -> None:
         for process in (relay, *consumers):
             process.send_signal(signal.SIGTERM)
             process.wait(30)
-        connection = broker_connect(name="bench-cleanup")
-        channel = connection.channel()
-        ConsumerQueues.for_service("probe", prefix=TAG).delete(channel)
-        channel.exchange_delete(TAG)
-        connection_close(connection)
+        transport = transport_connect(name="bench-cleanup")
+        transport.queues_delete(ConsumerQueues.for_service("probe", prefix=TAG), exchange=TAG)
+        transport.exchange_delete(TAG)
+        transport.close()
 
     print(
-        f"\nevents {len(load_commits)}, producers {args.producers} x {args.per_transaction} events/transaction, "
+        f"\nbroker {args.broker}, events {len(load_commits)}, "
+        f"producers {args.producers} x {args.per_transaction} events/transaction, "
         f"consumers {args.consumers}"
     )
     print("| what | p50 | p99 |\n|---|---|---|")

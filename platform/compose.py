@@ -12,7 +12,7 @@ import argparse
 import sys
 
 import yaml
-from devstack import ROOT, ProcessSpec, processes_load
+from devstack import ROOT, ProcessSpec, processes_load, processes_runnable
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 IMAGE = "kanban-platform:latest"
@@ -119,7 +119,8 @@ def compose_document() -> dict:
     migrate["depends_on"] = dict(BACKING_HEALTHY)
     migrate["restart"] = "no"
     services["migrate"] = migrate
-    for spec in processes_load():
+    runnable, _ = processes_runnable(processes_load())  # a process whose code is not written would crash-loop
+    for spec in runnable:
         services[spec.name] = process_service(spec)
     volumes = {name: {} for name in ("postgres-data", "mongo-data", "rabbitmq-data", "redis-data", "beat-data")}
     return {"services": services, "volumes": volumes}
@@ -149,6 +150,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 when docker-compose.yml is stale")
     args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))  # which processes can run is read from the settings modules, as devstack does
     text = compose_text()
     if args.check:
         if COMPOSE_FILE.read_text() != text:

@@ -14,6 +14,7 @@ else. Run by path with the venv's Python (`make up`); this directory is not a pa
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import importlib.util
 import os
@@ -31,6 +32,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +43,20 @@ DJANGO_SERVICES = (*POSTGRES_SERVICES, "analytics")
 # tenancy's seed creates the tenant and its owner (through identity); the others fill it in.
 SEED_ORDER = ("identity", "tenancy", "projects", "shortener", "analytics")
 STANDARD_PORTS = {"postgres": 5432, "redis": 6379, "rabbitmq": 5672, "mongo": 27017}
-DEMO_LOGIN = "owner@demo.test / demo-pass-123"
+DEMO_EMAIL = "owner@demo.test"
+DEMO_PASSWORD = "demo-pass-123"  # noqa: S105 - the documented development login
+DEMO_LOGIN = f"{DEMO_EMAIL} / {DEMO_PASSWORD}"
+REDIS_FALLBACK_WARNING = (
+    "*" * 96,
+    "WARNING: no RabbitMQ found: events and Celery run on Redis instead (a development fallback).",
+    "  Kept: at-least-once delivery, order per aggregate, idempotent consumers, retries with backoff,",
+    "  a dead-letter list (`manage.py events dlq list|replay <service>`).",
+    "  Not kept: durability across a Redis crash or restart (what Redis had not saved is lost), and",
+    "  delivery to a consumer more than EVENTS_REDIS_STREAM_MAXLEN events behind. Start RabbitMQ on",
+    "  127.0.0.1:5672 (or set BROKER_URL) to run as production does.",
+    "*" * 96,
+)
+TAIL_LINES = 15
 COLORS = ("36", "33", "32", "35", "34", "91", "92", "93", "94", "95", "96", "31")
 
 
@@ -282,6 +297,9 @@ def stack_env(
         PYTHONUNBUFFERED="1",
         PATH=venv_bin + os.pathsep + base_env.get("PATH", ""),
     )
+    if urls.broker.startswith("redis"):
+        # The fallback: events (streams named after this stack's exchange) in the stack's Redis DB.
+        env["EVENTS_BROKER_URL"] = redis
     if db_prefix or urls.broker.startswith("redis"):
         # Celery's queues are named after the services, so two stacks on one RabbitMQ would take
         # each other's tasks: a second stack's Celery uses its own Redis DB instead.
@@ -301,10 +319,19 @@ class Child:
     process: subprocess.Popen
     stop_signal: int = signal.SIGTERM
     reader: threading.Thread | None = None
+    long_running: bool = True  # False for one-shot commands (migrations, seeds)
+    # Its last lines of output, to say why it exited.
+    tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=TAIL_LINES))
 
     @property
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def exit_report(self) -> str:
+        code = self.process.returncode
+        how = f"was killed by {signal.Signals(-code).name}" if code is not None and code < 0 else f"exited with {code}"
+        last = "\n".join(f"    {line}" for line in self.tail) or "    (it printed nothing)"
+        return f"{self.name} {how}; its last lines:\n{last}"
 
 
 @dataclass
@@ -356,10 +383,28 @@ class Supervisor:
         assert child.process.stdout is not None
         for raw in iter(child.process.stdout.readline, b""):
             line = raw.decode(errors="replace").rstrip()
+            child.tail.append(line)
             if child.name in self.quiet:
                 continue
             with _print_lock:
                 print(f"{paint(f'{child.name:<{self._width}} |', self._colors[child.name])} {line}", flush=True)
+
+    def check_alive(self) -> None:
+        """Raises, saying why, when a long-running process we started has exited."""
+        for child in self.children:
+            if child.long_running and not child.alive:
+                if child.reader is not None:
+                    child.reader.join(timeout=1)  # its last lines
+                raise DevstackError(child.exit_report())
+
+    def exited(self) -> list[Child]:
+        """Long-running children that have exited since the last call (each reported once)."""
+        gone = [child for child in self.children if child.long_running and not child.alive]
+        for child in gone:
+            if child.reader is not None:
+                child.reader.join(timeout=1)
+            self.children.remove(child)
+        return gone
 
     def stop(self, child: Child, *, timeout: float = 10.0) -> None:
         if child.alive:
@@ -401,7 +446,7 @@ def run_quiet(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    child = Child(name=name, process=process)
+    child = Child(name=name, process=process, long_running=False)
     supervisor.children.append(child)
     try:
         output, _ = process.communicate(timeout=timeout)
@@ -590,10 +635,8 @@ def backing_ensure(*, env: dict[str, str], data_dir: Path, supervisor: Superviso
         say(f"broker: RabbitMQ found on 127.0.0.1:{ports['rabbitmq']}")
     else:
         broker = found["redis"]
-        banner = "WARNING: no RabbitMQ found: using Redis as the Celery/kombu broker (development fallback only)"
-        say(paint("*" * len(banner), "91"))
-        say(paint(banner, "91"))
-        say(paint("*" * len(banner), "91"))
+        for line in REDIS_FALLBACK_WARNING:
+            say(paint(line, "91"))
     return BackingUrls(postgres=found["postgres"], redis=found["redis"], broker=broker, mongo=found["mongo"])
 
 
@@ -668,23 +711,85 @@ def services_prepare(*, env: dict[str, str], supervisor: Supervisor, static: boo
             say(f"{service}: {'migrated, static collected' if static else 'migrated'} ({seconds:.1f}s)")
 
 
-def seeds_run(*, env: dict[str, str], supervisor: Supervisor) -> None:
+SEED_FIX = (
+    "the seed waits for the demo tenant, which the event consumers provision: look for errors of "
+    "consume-projects, relay-tenancy and the broker above; `make clean` starts the embedded servers' data afresh"
+)
+
+
+def seeds_run(*, env: dict[str, str], supervisor: Supervisor, timeout: float) -> None:
+    """Runs every service's demo seed in order; the first that fails stops the launcher, with its output."""
     for service in SEED_ORDER:
         if not command_available(service, "seed_demo"):
             continue
         watch = Stopwatch()
+        argv = manage("seed_demo")
+        if service == "projects":
+            argv += ["--timeout", f"{timeout:g}"]
         code, output = run_quiet(
-            manage("seed_demo"),
-            env=service_env(env, service),
-            supervisor=supervisor,
-            name=f"seed-{service}",
-            timeout=180,
+            argv, env=service_env(env, service), supervisor=supervisor, name=f"seed-{service}", timeout=timeout + 30
         )
         summary = output.strip().splitlines()[-1] if output.strip() else ""
-        if code == 0:
-            say(f"{service}: demo seeded ({watch}) {summary}")
-        else:
-            say(paint(f"{service}: seed_demo failed ({code}, {watch}):\n{output.strip()}", "91"))
+        if code != 0:
+            raise DevstackError(f"{service}: seed_demo failed ({code}, {watch}):\n{output.strip()}\nfix: {SEED_FIX}")
+        say(f"{service}: demo seeded ({watch}) {summary}")
+
+
+def demo_check(*, port_base: int, timeout: float, supervisor: Supervisor) -> str:
+    """What the ready line promises, tried as a person would: the demo login through the gateway, then the
+    demo board. Returns the board's name; raises with the last answer when it does not work in time.
+
+    It signs in only once the apex says the tenant is active, and waits out a 429, so that checking
+    never uses up the login limit it is checking through."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    demo = {"Host": f"demo.localhost:{port_base}"}
+    with httpx.Client(base_url=f"http://127.0.0.1:{port_base}", timeout=10) as client:
+        while time.monotonic() < deadline:
+            supervisor.check_alive()
+            pause = 0.3
+            try:
+                status = client.get("/api/tenants/demo", headers={"Host": f"localhost:{port_base}"})
+                if status.status_code != 200 or status.json().get("status") != "active":
+                    last = f"GET /api/tenants/demo: {status.status_code} {status.text[:200]}"
+                    time.sleep(pause)
+                    continue
+                login = client.post(
+                    "/api/auth/token", headers=demo, json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD}
+                )
+                if login.status_code == 200:
+                    board, last = _demo_board(
+                        client, headers={**demo, "Authorization": f"Bearer {login.json()['access']}"}
+                    )
+                    if board is not None:
+                        return board
+                else:
+                    last = f"POST /api/auth/token: {login.status_code} {login.text[:200]}"
+                    retry_after = login.headers.get("Retry-After", "")
+                    pause = float(retry_after) if retry_after.isdigit() else 2.0
+            except httpx.HTTPError as error:
+                last = f"{type(error).__name__}: {error}"
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+    raise DevstackError(
+        f"the demo login ({DEMO_LOGIN}) did not work through the gateway within {timeout:g} s; last answer: {last}"
+    )
+
+
+def _demo_board(client: Any, *, headers: dict[str, str]) -> tuple[str | None, str]:
+    """The demo board's name once project DEMO and its board answer; else None and what answered."""
+    projects = client.get("/api/projects", headers=headers)
+    listing = projects.json() if projects.status_code == 200 else None
+    items = listing.get("items", []) if isinstance(listing, dict) else listing or []
+    project = next((p for p in items if p.get("key") == "DEMO" and p.get("boards")), None)
+    if project is None:
+        return None, f"GET /api/projects: {projects.status_code}, no project DEMO with a board"
+    path = f"/api/boards/{project['boards'][0]['id']}"
+    board = client.get(path, headers=headers)
+    if board.status_code == 200 and board.json().get("columns"):
+        return str(board.json().get("name", "")), ""
+    return None, f"GET {path}: {board.status_code} {board.text[:200]}"
 
 
 def http_status(url: str, *, timeout: float = 2.0) -> int | None:
@@ -740,6 +845,13 @@ def command_up(args: argparse.Namespace) -> int:
             redis_db=args.redis_db,
         )
 
+        # The launcher reads the settings modules itself (which processes can run): under the stack's environment.
+        os.environ.update(env)
+        runnable, skipped = processes_runnable(specs)
+        for reason, names in skipped.items():
+            if "does not import" in reason:
+                raise DevstackError(f"{reason} (needed by {', '.join(names)})")
+            say(f"skipping {', '.join(names)}: {reason} (nothing to run yet)")
         watch = Stopwatch()
         created = databases_ensure(
             postgres_url=urls.postgres, names=[f"{args.db_prefix}{service}" for service in POSTGRES_SERVICES]
@@ -750,42 +862,38 @@ def command_up(args: argparse.Namespace) -> int:
         services_prepare(env=env, supervisor=supervisor)
         say(f"migrations and static files done ({watch})")
 
-        runnable, skipped = processes_runnable(specs)
-        for reason, names in skipped.items():
-            say(f"skipping {', '.join(names)}: {reason} (not written yet?)")
         watch = Stopwatch()
-        web: dict[str, Child] = {}
         for spec in runnable:
             spec_env = service_env(env, spec.settings) if spec.settings else dict(env)
             argv = spec.argv(host="127.0.0.1", port_base=args.port_base, data_dir=str(data_dir))
-            child = supervisor.spawn(spec.name, argv, env=spec_env)
-            if spec.port is not None:
-                web[spec.name] = child
+            supervisor.spawn(spec.name, argv, env=spec_env)
         say(f"started {len(runnable)} processes; waiting for the gateway's /healthz")
 
         gateway_url = f"http://localhost:{args.port_base}"
         deadline = time.monotonic() + args.timeout
         while http_status(f"http://127.0.0.1:{args.port_base}/healthz") != 200:
-            dead = [name for name, child in web.items() if not child.alive]
-            if dead:
-                raise DevstackError(f"{', '.join(dead)} exited while starting (see its log lines above)")
+            supervisor.check_alive()
             if time.monotonic() > deadline:
                 raise DevstackError(
                     f"the gateway's /healthz was not 200 within {args.timeout:g} s: see {gateway_url}/healthz"
                 )
-            time.sleep(0.3)
+            time.sleep(0.2)
         say(f"gateway healthy ({watch})")
 
-        if not args.no_seed:
-            seeds_run(env=env, supervisor=supervisor)
-
         demo_url = f"http://demo.localhost:{args.port_base}"
-        say(paint(f"ready in {total}: {gateway_url} and {demo_url} (demo login {DEMO_LOGIN}); Ctrl-C stops", "1;32"))
+        if args.no_seed:
+            say(paint(f"ready in {total}: {gateway_url} (no demo: --no-seed); Ctrl-C stops", "1;32"))
+        else:
+            watch = Stopwatch()
+            seeds_run(env=env, supervisor=supervisor, timeout=args.timeout)
+            board = demo_check(port_base=args.port_base, timeout=args.timeout, supervisor=supervisor)
+            say(f"demo login works through the gateway and board {board!r} answers ({watch})")
+            say(
+                paint(f"ready in {total}: {gateway_url} and {demo_url} (demo login {DEMO_LOGIN}); Ctrl-C stops", "1;32")
+            )
         while True:
-            for name, child in list(web.items()):
-                if not child.alive:
-                    say(paint(f"{name} exited with code {child.process.returncode}", "91"))
-                    del web[name]
+            for child in supervisor.exited():
+                say(paint(f"{child.exit_report()}\n  the rest keeps running; Ctrl-C and `make up` again", "91"))
             time.sleep(0.5)
     except Interrupted as signal_name:
         say(f"{signal_name}: stopping")

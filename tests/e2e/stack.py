@@ -83,16 +83,18 @@ def stack_run(
     data_dir: Path,
     seed: bool = False,
     env: dict[str, str] | None = None,
+    fresh_databases: bool = True,
 ) -> Iterator[Stack]:
     """The launcher's stack, yielded once it printed its ready line; stopped and checked on exit."""
     busy = [port for port in range(port_base, port_base + PORTS_PER_STACK) if port_in_use(port)]
     if busy:
         pytest.fail(f"ports {busy} are in use; pick another port base (see the suite's *_PORT_BASE variable)")
     # Each run starts from empty databases, so nothing a previous run left can make it pass or fail.
-    postgres_url = (env or {}).get("POSTGRES_URL") or os.environ.get(
-        "POSTGRES_URL", "postgres://postgres@127.0.0.1:5432"
-    )
-    stack_databases_drop(db_prefix=db_prefix, postgres_url=postgres_url.rstrip("/"))
+    if fresh_databases:  # (a stack on embedded servers starts from an empty data directory instead)
+        postgres_url = (env or {}).get("POSTGRES_URL") or os.environ.get(
+            "POSTGRES_URL", "postgres://postgres@127.0.0.1:5432"
+        )
+        stack_databases_drop(db_prefix=db_prefix, postgres_url=postgres_url.rstrip("/"))
     argv = [
         sys.executable,
         "platform/devstack.py",

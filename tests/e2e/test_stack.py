@@ -24,12 +24,12 @@ SERVICES = ("identity", "tenancy", "projects", "shortener", "analytics")
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("e2e-data")
-    with stack_run(port_base=PORT_BASE, db_prefix="e2e_", redis_db=9, data_dir=data_dir) as running:
+    with stack_run(port_base=PORT_BASE, db_prefix="e2e_", redis_db=9, data_dir=data_dir, seed=True) as running:
         yield running
 
 
 def test_launcher_prints_one_ready_line_with_the_urls(stack: Stack) -> None:
-    ready = [line for line in stack.lines if "ready" in line and line.startswith("devstack |")]
+    ready = [line for line in stack.lines if line.startswith("devstack | ready")]
     assert len(ready) == 1
     assert f"http://localhost:{PORT_BASE}" in ready[0]
     assert f"http://demo.localhost:{PORT_BASE}" in ready[0]

@@ -47,7 +47,8 @@ def test_the_schema_refuses_a_broken_file(compose: dict) -> None:
 
 def test_every_process_runs_in_compose_with_the_same_command(compose: dict, devstack: ModuleType) -> None:
     services = compose["services"]
-    for spec in devstack.processes_load():
+    runnable, _ = devstack.processes_runnable(devstack.processes_load())
+    for spec in runnable:
         assert spec.name in services, f"{spec.name} of processes.toml has no compose service"
         expected = spec.argv(host="0.0.0.0", port_base=8000, data_dir="/app/.data")  # noqa: S104
         assert services[spec.name]["command"] == expected, spec.name
@@ -56,7 +57,7 @@ def test_every_process_runs_in_compose_with_the_same_command(compose: dict, devs
 
 
 def test_compose_has_no_process_the_launcher_lacks(compose: dict, devstack: ModuleType) -> None:
-    launched = {spec.name for spec in devstack.processes_load()}
+    launched = {spec.name for spec in devstack.processes_runnable(devstack.processes_load())[0]}
     assert set(app_services(compose)) - launched == {"migrate"}
 
 

@@ -184,10 +184,9 @@ def test_embedded_fallbacks_start_answer_and_stop(
         assert devstack.port_free("127.0.0.1", ports[name]), f"embedded {name} still listens"
 
 
-def test_up_with_an_unreachable_configured_server_says_which_and_exits(devstack: ModuleType, tmp_path: Path) -> None:
-    closed = free_port()
-    env = {**os.environ, "POSTGRES_URL": f"postgres://postgres@127.0.0.1:{closed}", "NO_COLOR": "1"}
-    result = subprocess.run(
+def up_until_it_stops(*, data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`make up` on free ports with these variables, expected to stop by itself."""
+    return subprocess.run(
         [
             sys.executable,
             "platform/devstack.py",
@@ -195,15 +194,53 @@ def test_up_with_an_unreachable_configured_server_says_which_and_exits(devstack:
             "--port-base",
             str(free_port_run(6)),
             "--data-dir",
-            str(tmp_path),
+            str(data_dir),
         ],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, "NO_COLOR": "1", **env},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         check=False,
     )
+
+
+def test_up_with_an_unreachable_configured_server_says_which_and_exits(devstack: ModuleType, tmp_path: Path) -> None:
+    closed = free_port()
+    result = up_until_it_stops(data_dir=tmp_path, POSTGRES_URL=f"postgres://postgres@127.0.0.1:{closed}")
     assert result.returncode != 0
     assert "Traceback" not in result.stdout + result.stderr
     assert f"error: POSTGRES_URL=postgres://postgres@127.0.0.1:{closed}: no PostgreSQL answers" in result.stdout
+
+
+def test_a_process_that_exits_is_reported_with_its_code_and_last_lines(devstack: ModuleType) -> None:
+    supervisor = devstack.Supervisor()
+    supervisor.quiet.add("crashy")
+    script = "import sys; print('starting'); print('CommandError: no handlers', flush=True); sys.exit(3)"
+    child = supervisor.spawn("crashy", [sys.executable, "-c", script], env=dict(os.environ))
+    child.process.wait(timeout=10)
+    try:
+        with pytest.raises(devstack.DevstackError) as raised:
+            supervisor.check_alive()
+        assert "crashy exited with 3" in str(raised.value)
+        assert "CommandError: no handlers" in str(raised.value)
+        assert [gone.name for gone in supervisor.exited()] == ["crashy"]
+        assert supervisor.exited() == []  # reported once
+    finally:
+        supervisor.stop_all(timeout=5)
+
+
+def test_one_shot_commands_are_not_watched_as_long_running(devstack: ModuleType) -> None:
+    supervisor = devstack.Supervisor()
+    code, output = devstack.run_quiet(
+        [sys.executable, "-c", "print('migrated')"], env=dict(os.environ), supervisor=supervisor, name="migrate"
+    )
+    assert (code, output.strip()) == (0, "migrated")
+    supervisor.check_alive()  # a finished one-shot command is no failure
+
+
+def test_a_settings_module_that_does_not_import_stops_the_launcher(devstack: ModuleType, tmp_path: Path) -> None:
+    result = up_until_it_stops(data_dir=tmp_path, DJANGO_DEBUG="maybe")
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert "does not import" in result.stdout
+    assert "ready in" not in result.stdout
