@@ -395,7 +395,7 @@ class Supervisor:
             if child.long_running and not child.alive:
                 if child.reader is not None:
                     child.reader.join(timeout=1)  # its last lines
-                raise DevstackError(child.exit_report())
+                raise DevstackError(f"{child.exit_report()}\nfix: {EXIT_FIX}")
 
     def exited(self) -> list[Child]:
         """Long-running children that have exited since the last call (each reported once)."""
@@ -707,10 +707,15 @@ def services_prepare(*, env: dict[str, str], supervisor: Supervisor, static: boo
     with ThreadPoolExecutor(max_workers=2) as pool:
         for service, seconds, failures in pool.map(prepare, DJANGO_SERVICES):
             if failures:
-                raise DevstackError(f"{service}: {failures[0]}")
+                raise DevstackError(f"{service}: {failures[0]}\nfix: {MIGRATE_FIX}")
             say(f"{service}: {'migrated, static collected' if static else 'migrated'} ({seconds:.1f}s)")
 
 
+MIGRATE_FIX = (
+    "the lines above name the migration and its error; if the databases were made by other code "
+    "(another branch), `make clean` removes the embedded servers' data in .data/ and starts afresh"
+)
+EXIT_FIX = "its last lines above say why it stopped; fix that and run `make up` again (nothing is left running)"
 SEED_FIX = (
     "the seed waits for the demo tenant, which the event consumers provision: look for errors of "
     "consume-projects, relay-tenancy and the broker above; `make clean` starts the embedded servers' data afresh"
@@ -752,6 +757,9 @@ def demo_check(*, port_base: int, timeout: float, supervisor: Supervisor) -> str
             pause = 0.3
             try:
                 status = client.get("/api/tenants/demo", headers={"Host": f"localhost:{port_base}"})
+                if status.status_code == 200 and status.json().get("status") == "failed":
+                    reason = status.json().get("failure_reason") or "no reason given"
+                    raise DevstackError(f"the demo tenant's provisioning failed: {reason}\nfix: {SEED_FIX}")
                 if status.status_code != 200 or status.json().get("status") != "active":
                     last = f"GET /api/tenants/demo: {status.status_code} {status.text[:200]}"
                     time.sleep(pause)

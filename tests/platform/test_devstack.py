@@ -224,6 +224,7 @@ def test_a_process_that_exits_is_reported_with_its_code_and_last_lines(devstack:
             supervisor.check_alive()
         assert "crashy exited with 3" in str(raised.value)
         assert "CommandError: no handlers" in str(raised.value)
+        assert "fix: its last lines above say why" in str(raised.value)
         assert [gone.name for gone in supervisor.exited()] == ["crashy"]
         assert supervisor.exited() == []  # reported once
     finally:
