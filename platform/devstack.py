@@ -185,47 +185,43 @@ def module_exists(name: str) -> bool:
         return False
 
 
-_commands_cache: dict[str, set[str] | str] = {}
+_commands_cache: dict[str, set[str]] = {}
 
 
-def management_commands(settings_module: str) -> set[str] | str:
-    """The manage.py commands under a settings module, or why they could not be read.
+def management_commands(settings_module: str) -> set[str]:
+    """The manage.py commands under a settings module; a module that does not import stops the launcher,
+    since every process of that service would fail the same way.
 
     Read from the files, not by setting Django up: one settings import costs milliseconds.
     """
     if settings_module not in _commands_cache:
         try:
             module = importlib.import_module(settings_module)
-            commands: set[str] = set()
-            for app in ["django.core", *module.INSTALLED_APPS]:
-                spec = importlib.util.find_spec(app)
-                if spec is None or not spec.submodule_search_locations:
-                    continue
-                for location in spec.submodule_search_locations:
-                    folder = Path(location) / "management" / "commands"
-                    commands.update(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))
-            _commands_cache[settings_module] = commands
-        except Exception as exc:  # noqa: BLE001 - a half-written settings module must not stop the stack
-            _commands_cache[settings_module] = f"{settings_module} does not import: {type(exc).__name__}: {exc}"
+        except Exception as exc:  # noqa: BLE001 - whatever it raised, the user must see it, not a traceback
+            raise DevstackError(f"{settings_module} does not import: {type(exc).__name__}: {exc}") from None
+        commands: set[str] = set()
+        for app in ["django.core", *module.INSTALLED_APPS]:
+            spec = importlib.util.find_spec(app)
+            if spec is None or not spec.submodule_search_locations:
+                continue
+            for location in spec.submodule_search_locations:
+                folder = Path(location) / "management" / "commands"
+                commands.update(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))
+        _commands_cache[settings_module] = commands
     return _commands_cache[settings_module]
 
 
 def command_available(settings_service: str, command: str) -> bool:
-    commands = management_commands(f"config.settings.{settings_service}")
-    return isinstance(commands, set) and command in commands
+    return command in management_commands(f"config.settings.{settings_service}")
 
 
 def missing_reason(spec: ProcessSpec) -> str | None:
-    """Why the process cannot run yet (its module or command is not written), or None."""
+    """Why the process has nothing to run yet (its module or command is not written), or None."""
     for module in spec.requires_module:
         if not module_exists(module):
             return f"module {module} does not exist"
-    if spec.requires_command:
-        commands = management_commands(spec.settings_module or "")
-        if isinstance(commands, str):
-            return commands
-        if spec.requires_command not in commands:
-            return f"no `manage.py {spec.requires_command}` under {spec.settings_module}"
+    if spec.requires_command and spec.requires_command not in management_commands(spec.settings_module or ""):
+        return f"no `manage.py {spec.requires_command}` under {spec.settings_module}"
     return None
 
 
@@ -857,8 +853,6 @@ def command_up(args: argparse.Namespace) -> int:
         os.environ.update(env)
         runnable, skipped = processes_runnable(specs)
         for reason, names in skipped.items():
-            if "does not import" in reason:
-                raise DevstackError(f"{reason} (needed by {', '.join(names)})")
             say(f"skipping {', '.join(names)}: {reason} (nothing to run yet)")
         watch = Stopwatch()
         created = databases_ensure(

@@ -4,7 +4,6 @@ py-amqp (kombu's own transport) directly: one long-lived connection per process,
 publisher confirms collected for a whole batch instead of one round trip per message.
 """
 
-import json
 import logging
 import socket
 import time
@@ -120,10 +119,3 @@ def connection_close(connection: amqp.Connection | None) -> None:
             connection.collect()
         except Exception:
             logger.debug("collecting a broken broker connection", exc_info=True)
-
-
-def headers_json(headers: dict | None) -> str:
-    return json.dumps(
-        {key: value.decode() if isinstance(value, bytes) else value for key, value in (headers or {}).items()},
-        default=str,
-    )

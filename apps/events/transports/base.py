@@ -108,19 +108,20 @@ FAILURE_HEADERS = frozenset(
 )
 
 
-def dead_letter_from(*, body: bytes, event_id: str, event_type: str, headers: Mapping[str, object]) -> DeadLetter:
+def dead_letter_from(delivery: Delivery) -> DeadLetter:
+    """What a dead letter says about itself (the headers the consumer added when it gave up)."""
+
     def text(name: str) -> str:
-        value = headers.get(name, "")
-        return value.decode() if isinstance(value, bytes) else str(value)
+        return str(delivery.header(name, ""))
 
     return DeadLetter(
-        event_id=event_id,
-        event_type=event_type,
+        event_id=delivery.event_id,
+        event_type=delivery.event_type,
         kind=text("x-dead-kind"),
         reason=text("x-dead-reason"),
-        attempts=int(headers.get("x-attempts", 0) or 0),  # type: ignore[call-overload]
+        attempts=int(delivery.header("x-attempts", 0) or 0),  # type: ignore[call-overload]
         dead_at=text("x-dead-at"),
-        body=body.decode(errors="replace"),
+        body=delivery.body.decode(errors="replace"),
     )
 
 

@@ -158,15 +158,7 @@ class RabbitTransport:
             message = channel.basic_get(queues.dead, no_ack=False)
             if message is None:
                 break
-            delivery = _delivery(message)
-            found.append(
-                dead_letter_from(
-                    body=delivery.body,
-                    event_id=delivery.event_id,
-                    event_type=delivery.event_type,
-                    headers=delivery.headers,
-                )
-            )
+            found.append(dead_letter_from(_delivery(message)))
         channel.close()  # hands every unacked message back to the queue, in order
         return found
 

@@ -269,18 +269,7 @@ class RedisStreamsTransport:
     # Dead letters -------------------------------------------------------------------------
 
     def dead_letters(self, queues: ConsumerQueues, *, limit: int) -> list[DeadLetter]:
-        found = []
-        for _, fields in self.client.xrange(queues.dead, count=limit):
-            delivery = _delivery(fields, None)
-            found.append(
-                dead_letter_from(
-                    body=delivery.body,
-                    event_id=delivery.event_id,
-                    event_type=delivery.event_type,
-                    headers=delivery.headers,
-                )
-            )
-        return found
+        return [dead_letter_from(_delivery(fields, None)) for _, fields in self.client.xrange(queues.dead, count=limit)]
 
     def dead_letters_replay(self, queues: ConsumerQueues, *, event_ids: set[str] | None) -> int:
         replayed = 0
