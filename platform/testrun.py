@@ -46,6 +46,7 @@ SUITES = [
     Suite("gateway", None),
     Suite("platform", None),
     Suite("browser", None),
+    Suite("security", None),
     Suite("e2e", None),
 ]
 

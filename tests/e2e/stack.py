@@ -32,6 +32,7 @@ PORTS_PER_STACK = 6  # gateway + five services
 class Stack:
     process: subprocess.Popen
     port_base: int
+    data_dir: Path
     lines: list[str] = field(default_factory=list)
 
     @property
@@ -119,7 +120,7 @@ def stack_run(
         text=True,
         start_new_session=True,
     )
-    stack = Stack(process=process, port_base=port_base)
+    stack = Stack(process=process, port_base=port_base, data_dir=data_dir)
     ready: queue.Queue[bool] = queue.Queue()
 
     def read() -> None:
