@@ -66,6 +66,18 @@ TENANT_DATABASE_SERVERS = {
 # Each database-mode tenant's role password is derived from this secret and the role name.
 TENANT_DB_PASSWORD_SECRET = env_secret("TENANT_DB_PASSWORD_SECRET", dev_default="dev-tenant-db-secret", debug=DEBUG)
 TENANT_DB_CONN_MAX_AGE = env_int("TENANT_DB_CONN_MAX_AGE", 60)
+# A provisioning that failed for a reason that may pass (a server down, a template dropped) is tried
+# again after each of these delays in turn, then left `failed` (apps/projects/tenants/services.py).
+TENANT_PROVISIONING_RETRY_SECONDS = [
+    int(seconds) for seconds in env_list("TENANT_PROVISIONING_RETRY_SECONDS", ["5", "20", "60", "180"])
+]
+# Celery beat (platform/processes.toml runs it with these settings): what is due, every few seconds.
+CELERY_BEAT_SCHEDULE = {
+    "tenant-provisioning-retries": {
+        "task": "apps.projects.tenants.tasks.provisioning_retries_due",
+        "schedule": float(env_int("TENANT_PROVISIONING_RETRY_POLL_SECONDS", 5)),
+    },
+}
 
 CHANNEL_LAYERS = {
     "default": {
