@@ -71,6 +71,10 @@ TENANT_DB_CONN_MAX_AGE = env_int("TENANT_DB_CONN_MAX_AGE", 60)
 TENANT_PROVISIONING_RETRY_SECONDS = [
     int(seconds) for seconds in env_list("TENANT_PROVISIONING_RETRY_SECONDS", ["5", "20", "60", "180"])
 ]
+# A database-mode tenant's events wait in its own database's outbox until moved into this service's;
+# the relay sweeps every such outbox this often (the move right after each commit is the usual path).
+EVENTS_RELAY_SWEEPERS = ["apps.projects.tenants.outbox.tenant_outboxes_sweep"]
+EVENTS_RELAY_SWEEP_SECONDS = float(env_int("EVENTS_RELAY_SWEEP_SECONDS", 5))
 # Celery beat (platform/processes.toml runs it with these settings): what is due, every few seconds.
 CELERY_BEAT_SCHEDULE = {
     "tenant-provisioning-retries": {

@@ -34,6 +34,7 @@ from apps.projects.tenants.context import (
     tenant_alias,
 )
 from apps.projects.tenants.models import Domain, Isolation, ProvisioningStatus, Tenant
+from apps.projects.tenants.outbox import tenant_outbox_ensure
 
 logger = logging.getLogger(__name__)
 
@@ -187,6 +188,8 @@ def template_database_ensure(*, placement: str) -> str:
             with connection.cursor() as cursor:
                 cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_schema_name(settings.TENANT_TEMPLATE_SCHEMA)}")
             _schema_migrate(alias=alias, schema_name=settings.TENANT_TEMPLATE_SCHEMA)
+            # Every tenant database cloned from here has its own outbox (apps/projects/tenants/outbox.py).
+            tenant_outbox_ensure(alias=alias, schema=settings.TENANT_TEMPLATE_SCHEMA)
         finally:
             # CREATE DATABASE ... TEMPLATE refuses a template that has any connection open.
             connections[alias].close()
@@ -527,6 +530,7 @@ def tenant_migrate(*, tenant: Tenant, target_version: str) -> int:
         alias = tenant_admin_alias(tenant)
         try:
             applied = _schema_migrate(alias=alias, schema_name=tenant.schema_name)
+            tenant_outbox_ensure(alias=alias, schema=tenant.schema_name)  # tenants made before it existed
         finally:
             connections[alias].close()
     else:
