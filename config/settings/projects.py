@@ -69,17 +69,20 @@ TENANT_DB_CONN_MAX_AGE = env_int("TENANT_DB_CONN_MAX_AGE", 60)
 # A provisioning that failed for a reason that may pass (a server down, a template dropped) is tried
 # again after each of these delays in turn, then left `failed` (apps/projects/tenants/services.py).
 TENANT_PROVISIONING_RETRY_SECONDS = [
-    int(seconds) for seconds in env_list("TENANT_PROVISIONING_RETRY_SECONDS", ["5", "20", "60", "180"])
+    int(seconds) for seconds in env_list("TENANT_PROVISIONING_RETRY_SECONDS", ["10", "30", "90", "270"])
 ]
 # A database-mode tenant's events wait in its own database's outbox until moved into this service's;
 # the relay sweeps every such outbox this often (the move right after each commit is the usual path).
 EVENTS_RELAY_SWEEPERS = ["apps.projects.tenants.outbox.tenant_outboxes_sweep"]
 EVENTS_RELAY_SWEEP_SECONDS = float(env_int("EVENTS_RELAY_SWEEP_SECONDS", 5))
 # Celery beat (platform/processes.toml runs it with these settings): what is due, every few seconds.
+TENANT_PROVISIONING_RETRY_POLL_SECONDS = env_int("TENANT_PROVISIONING_RETRY_POLL_SECONDS", 10)
 CELERY_BEAT_SCHEDULE = {
     "tenant-provisioning-retries": {
         "task": "apps.projects.tenants.tasks.provisioning_retries_due",
-        "schedule": float(env_int("TENANT_PROVISIONING_RETRY_POLL_SECONDS", 5)),
+        "schedule": float(TENANT_PROVISIONING_RETRY_POLL_SECONDS),
+        # One that waited longer (no worker running) is dropped: the next one does the same work.
+        "options": {"expires": float(TENANT_PROVISIONING_RETRY_POLL_SECONDS)},
     },
 }
 

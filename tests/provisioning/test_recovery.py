@@ -3,20 +3,31 @@ attempt is retried with growing delays until it works or the retries run out (is
 
 Real PostgreSQL throughout; an unreachable server is a real TCP relay that is down."""
 
+import os
+import signal
+import subprocess
+import sys
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from apps.events.catalog import envelope_parse
+from apps.events.consumer import wait_until
 from apps.events.models import OutboxEvent
 from apps.projects.tenants import services, tasks
 from apps.projects.tenants.models import ProvisioningStatus, Tenant
+from config.celery import app
 from tests.tcp_relay import TcpRelay
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _template_exists() -> bool:
@@ -148,3 +159,37 @@ def test_a_new_request_starts_a_fresh_round_of_attempts(new_tenant, flaky_placem
         assert (again.provisioning_attempts, again.next_attempt_at) == (0, None)
     finally:
         services.tenant_destroy(tenant=Tenant.objects.get(pk=tenant.pk))
+
+
+def test_a_real_worker_runs_the_due_retries(new_tenant, flaky_placement: TcpRelay, settings) -> None:
+    """The beat job's task, sent to a real Celery worker on RabbitMQ, brings a failed tenant up."""
+    settings.TENANT_PROVISIONING_RETRY_SECONDS = [0]
+    tenant = new_tenant(isolation="database", placement="flaky")
+    assert tenant.status == ProvisioningStatus.FAILED and tenant.next_attempt_at is not None
+    flaky_placement.up()
+    queue = f"test-provisioning-retries-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.projects",
+        "DATABASE_URL": f"{settings.POSTGRES_URL}/{connection.settings_dict['NAME']}",
+        "TENANT_DATABASE_SERVERS": ",".join(f"{k}={v}" for k, v in settings.TENANT_DATABASE_SERVERS.items()),
+        "TENANT_TEMPLATE_DATABASE": settings.TENANT_TEMPLATE_DATABASE,
+        "TENANT_DATABASE_PREFIX": settings.TENANT_DATABASE_PREFIX,
+        "TENANT_PROVISIONING_RETRY_SECONDS": "0",
+    }
+    worker = subprocess.Popen(
+        [str(Path(sys.executable).parent / "celery"), "-A", "config.celery", "worker", "-Q", queue, "-P", "solo",
+         "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "WARNING"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        tasks.provisioning_retries_due.apply_async(queue=queue)
+        assert wait_until(lambda: Tenant.objects.get(pk=tenant.pk).status == ProvisioningStatus.ACTIVE, timeout=60)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, log = worker.communicate(timeout=30)
+        with app.connection_for_write() as broker:
+            broker.default_channel.queue_delete(queue)
+        services.tenant_destroy(tenant=Tenant.objects.get(pk=tenant.pk))
+    assert worker.returncode == 0, log
+    assert [kind for kind, _ in _reports(tenant)][-1:] == ["TenantProvisioned"]
