@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 
 from apps.events.catalog import envelope_parse
@@ -193,3 +194,33 @@ def test_a_real_worker_runs_the_due_retries(new_tenant, flaky_placement: TcpRela
         services.tenant_destroy(tenant=Tenant.objects.get(pk=tenant.pk))
     assert worker.returncode == 0, log
     assert [kind for kind, _ in _reports(tenant)][-1:] == ["TenantProvisioned"]
+
+
+def test_two_consumers_that_both_find_the_template_gone_make_it_once(new_tenant) -> None:
+    """Each thread has its own connections, as two consumer processes would; the exclusive lock
+    lets one of them make the template, and the other clones it once it is whole."""
+    new_tenant(isolation="database")
+    _template_drop()
+    services._templates_ready.clear()  # neither has seen it yet
+    results: list[Tenant] = []
+    errors: list[BaseException] = []
+
+    def provision() -> None:
+        try:
+            results.append(new_tenant(isolation="database"))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=provision) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert errors == []
+    assert [tenant.status for tenant in results] == [ProvisioningStatus.ACTIVE] * 2, [
+        tenant.failure_reason for tenant in results
+    ]
+    assert _template_exists()
