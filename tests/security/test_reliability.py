@@ -16,7 +16,7 @@ import pytest
 from psycopg import sql
 
 from tests.e2e.stack import Stack
-from tests.security.conftest import DB_PREFIX
+from tests.security.conftest import DB_PREFIX, tenant_host
 
 POSTGRES_URL = os.environ.get("POSTGRES_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
 ACTIVE_TIMEOUT = 60
@@ -102,3 +102,23 @@ def test_a_vanished_template_database_does_not_stop_database_mode_signups(client
     assert tenant["isolation"] == "database"
     with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as server:
         assert server.execute("SELECT 1 FROM pg_database WHERE datname = %s", [template]).fetchone()
+
+    # The remade template carries the tenant outbox: a board change's event commits in the tenant's
+    # database and reaches the service's outbox, and the relay sends it.
+    host = {"Host": tenant_host(tenant["slug"])}
+    token = client.post(
+        "/api/auth/token", headers=host, json={"email": f"owner@{tenant['slug']}.test", "password": PASSWORD}
+    )
+    assert token.status_code == 200, token.text
+    created = client.post(
+        "/api/projects",
+        headers={**host, "Authorization": f"Bearer {token.json()['access']}"},
+        json={"key": "REL", "name": "Reliability"},
+    )
+    assert created.status_code == 201, created.text
+    sent = "SELECT sent_at IS NOT NULL FROM events_outboxevent WHERE tenant_id = %s AND event_type = 'ProjectCreated'"
+    deadline = time.monotonic() + 30
+    with psycopg.connect(f"{POSTGRES_URL}/{DB_PREFIX}projects", autocommit=True) as projects:
+        while (row := projects.execute(sent, [tenant["id"]]).fetchone()) != (True,):
+            assert time.monotonic() < deadline, f"ProjectCreated of {tenant['slug']} not relayed: {row}"
+            time.sleep(0.2)
