@@ -16,6 +16,7 @@ import pytest
 from tests.mail import mailcatcher
 from tests.ports import free_port_run
 
+ROOT = Path(__file__).resolve().parents[2]
 FAST = {"first_delay": 0.1, "max_delay": 0.4, "stable_after": 30.0, "give_up_after": 4}
 
 
@@ -127,6 +128,9 @@ def test_every_worker_consumer_and_scheduler_says_what_it_needs(devstack: Module
             assert spec.requires_setting == "CELERY_BEAT_SCHEDULE"
         elif spec.name.startswith("relay-"):
             assert spec.requires_command == "relay_outbox", spec.name
+            service = spec.name.removeprefix("relay-")
+            publishes = (ROOT / "apps" / service / "services.py").exists()
+            assert publishes or f"apps.{service}.services" in spec.requires_module, spec.name
 
 
 def test_the_mail_process_of_the_process_table_receives_smtp(devstack: ModuleType, tmp_path: Path) -> None:
