@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 from django.conf import settings
-from django.db import connections
+from django.db import close_old_connections, connections
 from django.utils.module_loading import import_string
 from psycopg.conninfo import make_conninfo
 
@@ -186,6 +186,9 @@ class OutboxRelay:
         if not self.sweepers or time.monotonic() - self._last_sweep < self.sweep_seconds:
             return 0
         self._last_sweep = time.monotonic()
+        # Sweepers query through Django, which renews a broken or expired connection only at a
+        # request's edges: this loop is one long request, so it draws the edge itself.
+        close_old_connections()
         moved = 0
         for sweeper in self.sweepers:
             try:
