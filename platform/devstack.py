@@ -451,6 +451,10 @@ class Supervisor:
             self._restart(entry[1])
 
     def _on_exit(self, child: Child, now: float) -> None:
+        # What it left behind in its process group (gunicorn's workers after a SIGKILLed master, which
+        # would hold the port the restart needs) goes with it.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.process.pid, signal.SIGKILL)
         policy = child.restart
         if policy is None:
             say(paint(f"{child.exit_report()}\n  it is not restarted; the rest keeps running", "91"))

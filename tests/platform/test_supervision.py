@@ -97,6 +97,40 @@ def test_a_process_killed_with_sigkill_is_reported_and_comes_back(
     assert supervisor.children == [] and not second.alive
 
 
+def test_what_a_dead_process_left_in_its_group_is_stopped_before_it_is_restarted(devstack: ModuleType) -> None:
+    """A SIGKILLed gunicorn master leaves its workers, which hold the port: they go with it."""
+    supervisor = devstack.Supervisor()
+    supervisor.quiet.add("master")
+    policy = devstack.RestartPolicy(**FAST)
+    first = supervisor.spawn("master", ["sh", "-c", "sleep 60 & echo $!; wait"], env=dict(os.environ), restart=policy)
+    try:
+        assert wait_for(lambda: first.tail)
+        orphan = int(first.tail[0])
+        first.process.send_signal(signal.SIGKILL)  # the master only, as `kill -9 <pid>` would
+        first.process.wait(5)
+        assert process_running(orphan)
+        tend_until(supervisor, lambda: supervisor.children and supervisor.children[0] is not first)
+        assert wait_for(lambda: not process_running(orphan))
+    finally:
+        supervisor.stop_all(timeout=5)
+
+
+def wait_for(condition: object, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return bool(condition())
+
+
+def process_running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
 def test_a_process_without_a_restart_policy_is_reported_and_left_down(
     devstack: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
