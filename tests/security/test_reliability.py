@@ -1,6 +1,7 @@
 """Reliability attacks on the running stack (issue 8, items 7 and 9), through the gateway.
 
 - A consumer process is killed with SIGKILL: the launcher says so, restarts it, and events flow.
+- A service's gunicorn master is killed with SIGKILL: it comes back on its port.
 - The template database vanishes under a running consumer that had used it: the next
   database-mode signup still becomes active (the template is made again).
 """
@@ -87,6 +88,26 @@ def test_a_consumer_killed_with_sigkill_is_restarted_and_events_still_flow(stack
     assert replacement.pid != victim.pid
     # Provisioning is consume-projects' work: a signup made now still becomes active.
     assert sign_up_until_active(client, isolation="schema")["status"] == "active"
+
+
+def test_a_service_whose_master_is_killed_comes_back_on_its_port(stack: Stack, client: httpx.Client) -> None:
+    """A SIGKILLed gunicorn master leaves its worker holding the port; the launcher clears it and restarts."""
+    bind = f"127.0.0.1:{stack.port_base + 1}"  # identity
+    victim = next((child for child in psutil.Process(stack.process.pid).children() if bind in child.cmdline()), None)
+    assert victim is not None, stack.log_tail()
+    seen = len(stack.lines)
+
+    victim.kill()
+    victim.wait(10)
+
+    wait_for_line(stack, "identity was killed by SIGKILL", after=seen)
+    wait_for_line(stack, "identity: restarted", after=seen)
+    deadline = time.monotonic() + 60
+    while (health := client.get("/healthz")).status_code != 200:
+        assert time.monotonic() < deadline, f"{health.text}\n{stack.log_tail()}"
+        time.sleep(0.3)
+    jwks = client.get("/.well-known/jwks.json")
+    assert jwks.status_code == 200 and jwks.json()["keys"]
 
 
 def test_a_vanished_template_database_does_not_stop_database_mode_signups(client: httpx.Client) -> None:
