@@ -17,12 +17,13 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from apps.events.catalog import envelope_parse
 from apps.events.consumer import wait_until
 from apps.events.models import OutboxEvent
+from apps.events.relay import database_conninfo
 from apps.projects.tenants import services, tasks
 from apps.projects.tenants.models import ProvisioningStatus, Tenant
 from config.celery import app
@@ -224,3 +225,24 @@ def test_two_consumers_that_both_find_the_template_gone_make_it_once(new_tenant)
         tenant.failure_reason for tenant in results
     ]
     assert _template_exists()
+
+
+def test_a_schema_template_dropped_mid_run_fails_the_attempt_cleanly_and_the_retry_works(new_tenant, settings) -> None:
+    """Schema mode's variant, inside a transaction as the TenantCreated handler runs in the consumer's:
+    the failed clone is recorded (the transaction stays usable), and the retry makes the template again."""
+    settings.TENANT_PROVISIONING_RETRY_SECONDS = [0]
+    new_tenant()  # the template schema is ready and remembered
+
+    def drop_after_the_template_check(tenant: Tenant, step: str) -> None:
+        if step == "template_ready":
+            with psycopg.connect(database_conninfo(), autocommit=True) as other:
+                other.execute(f'DROP SCHEMA "{settings.TENANT_TEMPLATE_SCHEMA}" CASCADE')
+
+    with transaction.atomic():  # what PostgresStore holds around a handler
+        tenant = new_tenant(on_step=drop_after_the_template_check)
+        assert (tenant.status, tenant.provisioning_attempts) == (ProvisioningStatus.FAILED, 1)
+        services.tenant_provisioning_report(tenant=tenant)  # the transaction is still usable
+
+    [retried] = services.tenant_provisioning_retries_due()
+    assert retried.status == ProvisioningStatus.ACTIVE, retried.failure_reason
+    assert (retried.provisioning_attempts, retried.next_attempt_at) == (1, None)

@@ -10,7 +10,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
 
 import psycopg
@@ -402,11 +402,15 @@ def retry_delays() -> tuple[int, ...]:
 
 def _provision_attempt(tenant: Tenant, on_step: StepObserver | None) -> Tenant:
     _step_record(tenant, "registry_recorded", on_step)
+    # Inside a transaction (the consumer's: the handler's effects commit with its processed-event
+    # row) a failed query would poison it; a savepoint keeps it usable for recording the failure.
+    attempt = transaction.atomic(using="default") if connections["default"].in_atomic_block else nullcontext()
     try:
-        if tenant.is_database_mode:
-            _run_database_steps(tenant, on_step)
-        else:
-            _run_schema_steps(tenant, on_step)
+        with attempt:
+            if tenant.is_database_mode:
+                _run_database_steps(tenant, on_step)
+            else:
+                _run_schema_steps(tenant, on_step)
     except PERMANENT_ERRORS as exc:
         _failure_record(tenant, exc, retryable=False)
     except RETRYABLE_ERRORS as exc:
