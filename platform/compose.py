@@ -110,7 +110,11 @@ def process_service(spec: ProcessSpec) -> dict:
         service["healthcheck"] = healthcheck(
             ["CMD", "python", "platform/healthcheck.py", "tcp", "postgres:5432", "rabbitmq:5672", "redis:6379"]
         )
-    depends_on = {**BACKING_HEALTHY, "migrate": {"condition": "service_completed_successfully"}}
+    depends_on = {
+        **BACKING_HEALTHY,
+        "mail": {"condition": "service_healthy"},
+        "migrate": {"condition": "service_completed_successfully"},
+    }
     if spec.name == "gateway":
         depends_on.update({name: {"condition": "service_healthy"} for name in SERVICE_NAMES})
         service["ports"] = [f"{PORT_BASE}:{PORT_BASE}"]

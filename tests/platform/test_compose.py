@@ -124,3 +124,5 @@ def test_mail_goes_to_a_mail_catcher_service(compose: dict) -> None:
     for name, service in app_services(compose).items():
         assert service["environment"]["EMAIL_HOST"] == MAIL, name
         assert service["environment"]["EMAIL_PORT"] == "1025", name
+        if name != "migrate":
+            assert service["depends_on"][MAIL]["condition"] == "service_healthy", name
