@@ -11,25 +11,26 @@ and consumers also skip an event id they applied).
 
 Moves run right after the tenant's commit (an on-commit hook, in the process that wrote) and, as
 the safety net for a process that died first, in the relay (`EVENTS_RELAY_SWEEPERS`: every
-active database-mode tenant every `EVENTS_RELAY_SWEEP_SECONDS`). Movers of one tenant take turns
-on a transaction-scoped advisory lock in the service's database, read the tenant's rows under
-it, so one aggregate's events reach the central outbox in the order they were written.
+active database-mode tenant every `EVENTS_RELAY_SWEEP_SECONDS`). Movers need no lock between
+them: each copies every row it sees, in id order, in one statement, and a row leaves the
+tenant's outbox only once it is in the central one, so what a later mover sees beyond an earlier
+one's rows was committed later; one aggregate's events (written under its row lock) keep their
+order.
 """
 
 import logging
+from contextlib import nullcontext
 
 from django.db import DatabaseError, connections, transaction
 from django_tenants.utils import quote_schema_name
 
 from apps.events.faults import fault_point
 from apps.events.outbox import OUTBOX_TABLE_DDL, OutboxError
-from apps.projects.tenants.context import tenant_alias, tenant_context
+from apps.projects.tenants.context import current_tenant, tenant_alias, tenant_context
 from apps.projects.tenants.models import Isolation, ProvisioningStatus, Tenant
 
 logger = logging.getLogger(__name__)
 
-# First key of the two-key advisory lock: apart from the relay's (0x0E7E) and everyone else's.
-MOVE_LOCK_CLASS = 0x0E7F
 MOVE_BATCH_SIZE = 500
 
 _SELECT = (
@@ -49,26 +50,24 @@ def tenant_outbox_ensure(*, alias: str, schema: str) -> None:
         cursor.execute(OUTBOX_TABLE_DDL.format(schema=quote_schema_name(schema)))
 
 
-def _move_batch(tenant: Tenant, alias: str) -> tuple[int, int]:
-    """One batch: (rows taken from the tenant's outbox, rows new to the central one)."""
+def _move_batch(alias: str) -> tuple[int, int]:
+    """One batch, three round trips: (rows taken from the tenant's outbox, rows new to the central one)."""
     central = connections["default"]
     if central.in_atomic_block:
         # The tenant's rows may be deleted only once the central copy is committed, not merely written.
         raise OutboxError("tenant_outbox_move() must run outside a transaction on the default database")
-    with transaction.atomic(using="default"):
-        with central.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [MOVE_LOCK_CLASS, str(tenant.tenant_id)])
-        with connections[alias].cursor() as cursor:
-            cursor.execute(_SELECT, [MOVE_BATCH_SIZE])
-            rows = cursor.fetchall()
-        if not rows:
-            return 0, 0
-        with central.cursor() as cursor:
-            cursor.execute(
-                _INSERT_CENTRAL.format(", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))),
-                [value for row in rows for value in row[1:]],
-            )
-            inserted = cursor.rowcount
+    with connections[alias].cursor() as cursor:
+        cursor.execute(_SELECT, [MOVE_BATCH_SIZE])
+        rows = cursor.fetchall()
+    if not rows:
+        return 0, 0
+    # One statement in autocommit: the whole batch is copied (and committed) or none of it.
+    with central.cursor() as cursor:
+        cursor.execute(
+            _INSERT_CENTRAL.format(", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))),
+            [value for row in rows for value in row[1:]],
+        )
+        inserted = cursor.rowcount
     fault_point("tenant_outbox.after_central_commit")
     with connections[alias].cursor() as cursor:
         cursor.execute(_DELETE, [[row[0] for row in rows]])
@@ -81,10 +80,14 @@ def tenant_outbox_move(tenant: Tenant) -> int:
     Returns how many were new there (an event already copied by a mover that died is not counted).
     """
     moved = 0
-    with tenant_context(tenant):
+    active = current_tenant()
+    # Already in its context (the after-commit move): entering it again would reset both connections'
+    # search paths, a round trip each way.
+    context = nullcontext() if active is not None and active.pk == tenant.pk else tenant_context(tenant)
+    with context:
         alias = tenant_alias(tenant)
         while True:
-            taken, inserted = _move_batch(tenant, alias)
+            taken, inserted = _move_batch(alias)
             moved += inserted
             if taken < MOVE_BATCH_SIZE:
                 return moved
