@@ -8,13 +8,16 @@ STAMP := $(VENV)/.requirements-stamp
 REQUIREMENTS := requirements/base.txt requirements/dev.txt
 ARGS ?=
 SUITE ?=
+N ?=
+MAIL_DIR ?= .data/mail
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap up test lint format lock clean
+.PHONY: help bootstrap up test mail lint format lock clean
 
 help:
 	@echo "make up         run the stack: http://localhost:$${GATEWAY_PORT:-8000} (Ctrl-C stops it)"
 	@echo "make test       every suite against real servers (SUITE=\"gateway projects\", ARGS=\"-k health\")"
+	@echo "make mail       the mail the running stack sent (make mail N=3 shows message 3)"
 	@echo "make lint       ruff check and format check"
 	@echo "make lock       re-pin requirements/*.txt from requirements/*.in"
 	@echo "make bootstrap  create .venv and install the pinned requirements"
@@ -36,6 +39,10 @@ up: $(STAMP)
 
 test: $(STAMP)
 	$(VPY) platform/devstack.py test -- $(SUITE) $(if $(strip $(ARGS)),-- $(ARGS))
+
+# What the stack's processes sent to the launcher's SMTP server ([process.mail]).
+mail: $(STAMP)
+	$(VPY) platform/mailcatcher.py $(if $(strip $(N)),show --dir $(MAIL_DIR) $(N),list --dir $(MAIL_DIR))
 
 lint: $(STAMP)
 	$(VPY) -m ruff check .

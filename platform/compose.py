@@ -19,11 +19,11 @@ IMAGE = "kanban-platform:latest"
 PORT_BASE = 8000
 DATA_DIR = "/app/.data"
 HEADER = """\
-# The production-like stack: PostgreSQL, MongoDB, RabbitMQ, Redis and every platform process.
+# The production-like stack: PostgreSQL, MongoDB, RabbitMQ, Redis, a mail catcher and every platform process.
 # GENERATED from platform/processes.toml by `python platform/compose.py`: edit those, not this.
 #
 #   export DJANGO_SECRET_KEY=... TENANT_DB_PASSWORD_SECRET=... INTERNAL_API_TOKEN=... POSTGRES_PASSWORD=...
-#   docker compose up --build        # then http://localhost:8000
+#   docker compose up --build        # then http://localhost:8000; mail sent: http://localhost:8025
 #
 # Non-secret settings come from the committed .env.example; secrets from the shell (or an
 # uncommitted .env, which Compose reads for ${...} substitution).
@@ -36,6 +36,11 @@ SECRETS = {
     "POSTGRES_URL": "postgres://postgres:${POSTGRES_PASSWORD:?export POSTGRES_PASSWORD}@postgres:5432",
 }
 BACKING_HEALTHY = {name: {"condition": "service_healthy"} for name in ("postgres", "redis", "rabbitmq", "mongo")}
+# Where mail goes in Compose: a mail catcher (SMTP on 1025, its web UI on MAILPIT_UI_PORT). It stands in
+# for the launcher's dev_only [process.mail]; production points EMAIL_HOST/EMAIL_PORT at a real relay.
+MAILPIT_IMAGE = "axllent/mailpit:v1.21"
+MAILPIT_UI_PORT = 8025
+MAIL_ENV = {"EMAIL_HOST": "mail", "EMAIL_PORT": "1025"}
 
 
 def healthcheck(test: list[str]) -> dict:
@@ -69,11 +74,18 @@ def backing_services() -> dict:
             "healthcheck": healthcheck(["CMD", "redis-cli", "ping"]),
             "restart": "unless-stopped",
         },
+        "mail": {
+            "image": MAILPIT_IMAGE,
+            "ports": [f"{MAILPIT_UI_PORT}:{MAILPIT_UI_PORT}"],
+            "environment": {"MP_SMTP_BIND_ADDR": "0.0.0.0:1025", "MP_UI_BIND_ADDR": f"0.0.0.0:{MAILPIT_UI_PORT}"},
+            "healthcheck": healthcheck(["CMD", "/mailpit", "readyz"]),
+            "restart": "unless-stopped",
+        },
     }
 
 
 def app_base(settings: str | None) -> dict:
-    environment = dict(SECRETS)
+    environment = {**SECRETS, **MAIL_ENV}
     if settings:
         environment = {"DJANGO_SETTINGS_MODULE": f"config.settings.{settings}", **environment}
     return {
@@ -98,7 +110,11 @@ def process_service(spec: ProcessSpec) -> dict:
         service["healthcheck"] = healthcheck(
             ["CMD", "python", "platform/healthcheck.py", "tcp", "postgres:5432", "rabbitmq:5672", "redis:6379"]
         )
-    depends_on = {**BACKING_HEALTHY, "migrate": {"condition": "service_completed_successfully"}}
+    depends_on = {
+        **BACKING_HEALTHY,
+        "mail": {"condition": "service_healthy"},
+        "migrate": {"condition": "service_completed_successfully"},
+    }
     if spec.name == "gateway":
         depends_on.update({name: {"condition": "service_healthy"} for name in SERVICE_NAMES})
         service["ports"] = [f"{PORT_BASE}:{PORT_BASE}"]
@@ -121,7 +137,8 @@ def compose_document() -> dict:
     services["migrate"] = migrate
     runnable, _ = processes_runnable(processes_load())  # a process whose code is not written would crash-loop
     for spec in runnable:
-        services[spec.name] = process_service(spec)
+        if not spec.dev_only:  # the mail catcher is an image here (backing_services)
+            services[spec.name] = process_service(spec)
     volumes = {name: {} for name in ("postgres-data", "mongo-data", "rabbitmq-data", "redis-data", "beat-data")}
     return {"services": services, "volumes": volumes}
 

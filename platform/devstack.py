@@ -57,6 +57,7 @@ REDIS_FALLBACK_WARNING = (
     "*" * 96,
 )
 TAIL_LINES = 15
+MAIL_PORT_OFFSET = 9  # [process.mail] in processes.toml: the development SMTP server
 COLORS = ("36", "33", "32", "35", "34", "91", "92", "93", "94", "95", "96", "31")
 
 
@@ -150,6 +151,10 @@ class ProcessSpec:
     settings: str | None = None
     requires_module: tuple[str, ...] = ()
     requires_command: str | None = None
+    # A setting of `settings` that must be non-empty (Celery beat without a schedule has nothing to do).
+    requires_setting: str | None = None
+    # The launcher's own stand-in for a server that docker-compose takes from an image (the mail catcher).
+    dev_only: bool = False
 
     def argv(self, *, host: str, port_base: int, data_dir: str) -> list[str]:
         port = "" if self.port is None else str(port_base + self.port)
@@ -173,6 +178,8 @@ def processes_load(path: Path = PROCESSES_FILE) -> list[ProcessSpec]:
                 settings=entry.get("settings"),
                 requires_module=tuple(entry.get("requires_module", ())),
                 requires_command=entry.get("requires_command"),
+                requires_setting=entry.get("requires_setting"),
+                dev_only=bool(entry.get("dev_only", False)),
             )
         )
     return specs
@@ -188,17 +195,22 @@ def module_exists(name: str) -> bool:
 _commands_cache: dict[str, set[str]] = {}
 
 
+def settings_import(settings_module: str) -> Any:
+    """A settings module, imported; one that does not import stops the launcher, since every process
+    of that service would fail the same way."""
+    try:
+        return importlib.import_module(settings_module)
+    except Exception as exc:  # noqa: BLE001 - whatever it raised, the user must see it, not a traceback
+        raise DevstackError(f"{settings_module} does not import: {type(exc).__name__}: {exc}") from None
+
+
 def management_commands(settings_module: str) -> set[str]:
-    """The manage.py commands under a settings module; a module that does not import stops the launcher,
-    since every process of that service would fail the same way.
+    """The manage.py commands under a settings module.
 
     Read from the files, not by setting Django up: one settings import costs milliseconds.
     """
     if settings_module not in _commands_cache:
-        try:
-            module = importlib.import_module(settings_module)
-        except Exception as exc:  # noqa: BLE001 - whatever it raised, the user must see it, not a traceback
-            raise DevstackError(f"{settings_module} does not import: {type(exc).__name__}: {exc}") from None
+        module = settings_import(settings_module)
         commands: set[str] = set()
         for app in ["django.core", *module.INSTALLED_APPS]:
             spec = importlib.util.find_spec(app)
@@ -222,6 +234,8 @@ def missing_reason(spec: ProcessSpec) -> str | None:
             return f"module {module} does not exist"
     if spec.requires_command and spec.requires_command not in management_commands(spec.settings_module or ""):
         return f"no `manage.py {spec.requires_command}` under {spec.settings_module}"
+    if spec.requires_setting and not getattr(settings_import(spec.settings_module or ""), spec.requires_setting, None):
+        return f"{spec.requires_setting} is empty under {spec.settings_module}"
     return None
 
 
@@ -290,6 +304,9 @@ def stack_env(
         GATEWAY_PORT=str(port_base),
         GATEWAY_REDIS_PREFIX=f"{db_prefix}gw",
         DEVSTACK_DATA_DIR=str(data_dir),
+        # Every process sends mail to the launcher's SMTP server ([process.mail]); `make mail` reads it.
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=str(port_base + MAIL_PORT_OFFSET),
         PYTHONUNBUFFERED="1",
         PATH=venv_bin + os.pathsep + base_env.get("PATH", ""),
     )
@@ -309,6 +326,24 @@ def stack_env(
 # --- child processes ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class RestartPolicy:
+    """How a process that died after start-up is brought back.
+
+    It waits `first_delay`, doubling after each quick crash up to `max_delay`; a run that lasted
+    `stable_after` seconds counts as healthy, so the next crash starts again from `first_delay`.
+    After `give_up_after` quick crashes in a row the launcher stops trying and says why.
+    """
+
+    first_delay: float = 1.0
+    max_delay: float = 30.0
+    stable_after: float = 60.0
+    give_up_after: int = 5
+
+    def delay(self, quick_crashes: int) -> float:
+        return min(self.first_delay * 2 ** max(0, quick_crashes - 1), self.max_delay)
+
+
 @dataclass
 class Child:
     name: str
@@ -318,6 +353,13 @@ class Child:
     long_running: bool = True  # False for one-shot commands (migrations, seeds)
     # Its last lines of output, to say why it exited.
     tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=TAIL_LINES))
+    # What it takes to start it again (None: it is not restarted).
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    restart: RestartPolicy | None = None
+    started_at: float = field(default_factory=time.monotonic)
+    quick_crashes: int = 0  # crashes in a row, each before it had run for `restart.stable_after`
+    restarts: int = 0
 
     @property
     def alive(self) -> bool:
@@ -336,6 +378,9 @@ class Supervisor:
 
     children: list[Child] = field(default_factory=list)
     quiet: set[str] = field(default_factory=set)
+    # Processes that died and wait for their restart: (when, the dead child).
+    pending_restarts: list[tuple[float, Child]] = field(default_factory=list)
+    given_up: list[str] = field(default_factory=list)
     _colors: dict[str, str] = field(default_factory=dict)
     _width: int = 12
 
@@ -348,6 +393,7 @@ class Supervisor:
         stop_signal: int = signal.SIGTERM,
         log_file: Path | None = None,
         user: str | None = None,
+        restart: RestartPolicy | None = None,
     ) -> Child:
         self._width = max(self._width, len(name))
         self._colors.setdefault(name, COLORS[len(self._colors) % len(COLORS)])
@@ -368,7 +414,7 @@ class Supervisor:
         finally:
             if log_file:
                 output.close()
-        child = Child(name=name, process=process, stop_signal=stop_signal)
+        child = Child(name=name, process=process, stop_signal=stop_signal, argv=argv, env=env, restart=restart)
         if process.stdout is not None:
             child.reader = threading.Thread(target=self._pump, args=(child,), daemon=True)
             child.reader.start()
@@ -392,6 +438,54 @@ class Supervisor:
                 if child.reader is not None:
                     child.reader.join(timeout=1)  # its last lines
                 raise DevstackError(f"{child.exit_report()}\nfix: {EXIT_FIX}")
+
+    def tend(self, *, now: float | None = None) -> None:
+        """After start-up: reports every long-running process that exited, restarts it with backoff,
+        and gives up, saying why, on one that keeps crashing. Call it every fraction of a second."""
+        now = time.monotonic() if now is None else now
+        for child in self.exited():
+            self._on_exit(child, now)
+        due = [entry for entry in self.pending_restarts if entry[0] <= now]
+        for entry in due:
+            self.pending_restarts.remove(entry)
+            self._restart(entry[1])
+
+    def _on_exit(self, child: Child, now: float) -> None:
+        # What it left behind in its process group (gunicorn's workers after a SIGKILLed master, which
+        # would hold the port the restart needs) goes with it.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.process.pid, signal.SIGKILL)
+        policy = child.restart
+        if policy is None:
+            say(paint(f"{child.exit_report()}\n  it is not restarted; the rest keeps running", "91"))
+            return
+        ran_for = now - child.started_at
+        child.quick_crashes = 0 if ran_for >= policy.stable_after else child.quick_crashes + 1
+        if child.quick_crashes >= policy.give_up_after:
+            self.given_up.append(child.name)
+            say(
+                paint(
+                    f"{child.exit_report()}\n  giving up on {child.name}: it crashed {child.quick_crashes} times in a "
+                    f"row, each within {policy.stable_after:g} s of starting; the rest keeps running\n"
+                    f"  fix: {RESTART_FIX}",
+                    "91",
+                )
+            )
+            return
+        delay = policy.delay(max(1, child.quick_crashes))
+        say(paint(f"{child.exit_report()}\n  restarting {child.name} in {delay:g} s (after {ran_for:.1f} s up)", "91"))
+        self.pending_restarts.append((now + delay, child))
+
+    def _restart(self, dead: Child) -> None:
+        try:
+            child = self.spawn(dead.name, dead.argv, env=dead.env, stop_signal=dead.stop_signal, restart=dead.restart)
+        except DevstackError as error:
+            self.given_up.append(dead.name)
+            say(paint(f"cannot restart {dead.name}: {error}", "91"))
+            return
+        child.quick_crashes = dead.quick_crashes
+        child.restarts = dead.restarts + 1
+        say(f"{child.name}: restarted (restart {child.restarts}, pid {child.process.pid})")
 
     def exited(self) -> list[Child]:
         """Long-running children that have exited since the last call (each reported once)."""
@@ -419,6 +513,7 @@ class Supervisor:
 
     def stop_all(self, *, timeout: float = 10.0) -> None:
         """Stops every child, newest first, signalling a whole batch before waiting."""
+        self.pending_restarts.clear()  # nothing comes back once we are stopping
         children = list(reversed(self.children))
         for child in children:
             if child.alive:
@@ -712,6 +807,10 @@ MIGRATE_FIX = (
     "(another branch), `make clean` removes the embedded servers' data in .data/ and starts afresh"
 )
 EXIT_FIX = "its last lines above say why it stopped; fix that and run `make up` again (nothing is left running)"
+RESTART_FIX = (
+    "its last lines above say why it stops; fix that, then Ctrl-C and `make up` again "
+    "(a backing server that went away is the usual cause: check PostgreSQL, Redis and the broker)"
+)
 SEED_FIX = (
     "the seed waits for the demo tenant, which the event consumers provision: look for errors of "
     "consume-projects, relay-tenancy and the broker above; `make clean` starts the embedded servers' data afresh"
@@ -831,6 +930,16 @@ def ports_check(port_base: int, specs: list[ProcessSpec]) -> None:
             )
 
 
+def mail_where(runnable: list[ProcessSpec], *, port_base: int, data_dir: Path) -> str:
+    """Where the stack's mail goes, said once at start-up ("" when the mail catcher does not run)."""
+    if not any(spec.name == "mail" for spec in runnable):
+        return ""
+    return (
+        f"every process sends to the SMTP server on 127.0.0.1:{port_base + MAIL_PORT_OFFSET}; "
+        f"messages are kept in {data_dir / 'mail'} (`make mail` lists them, `make mail N=3` shows one)"
+    )
+
+
 def command_up(args: argparse.Namespace) -> int:
     total = Stopwatch()
     supervisor = Supervisor()
@@ -865,11 +974,13 @@ def command_up(args: argparse.Namespace) -> int:
         say(f"migrations and static files done ({watch})")
 
         watch = Stopwatch()
+        restart = RestartPolicy()
         for spec in runnable:
             spec_env = service_env(env, spec.settings) if spec.settings else dict(env)
             argv = spec.argv(host="127.0.0.1", port_base=args.port_base, data_dir=str(data_dir))
-            supervisor.spawn(spec.name, argv, env=spec_env)
+            supervisor.spawn(spec.name, argv, env=spec_env, restart=restart)
         say(f"started {len(runnable)} processes; waiting for the gateway's /healthz")
+        mail = mail_where(runnable, port_base=args.port_base, data_dir=data_dir)
 
         gateway_url = f"http://localhost:{args.port_base}"
         deadline = time.monotonic() + args.timeout
@@ -881,22 +992,31 @@ def command_up(args: argparse.Namespace) -> int:
                 )
             time.sleep(0.2)
         say(f"gateway healthy ({watch})")
+        if mail:
+            mail_port = args.port_base + MAIL_PORT_OFFSET
+            wait_for_port("127.0.0.1", mail_port, timeout=20, what="the mail catcher (mail)")
+            say(f"mail: {mail}")
 
         demo_url = f"http://demo.localhost:{args.port_base}"
+        mail_note = "; mail: `make mail`" if mail else ""
         if args.no_seed:
-            say(paint(f"ready in {total}: {gateway_url} (no demo: --no-seed); Ctrl-C stops", "1;32"))
+            say(paint(f"ready in {total}: {gateway_url} (no demo: --no-seed){mail_note}; Ctrl-C stops", "1;32"))
         else:
             watch = Stopwatch()
             seeds_run(env=env, supervisor=supervisor, timeout=args.timeout)
             board = demo_check(port_base=args.port_base, timeout=args.timeout, supervisor=supervisor)
             say(f"demo login works through the gateway and board {board!r} answers ({watch})")
             say(
-                paint(f"ready in {total}: {gateway_url} and {demo_url} (demo login {DEMO_LOGIN}); Ctrl-C stops", "1;32")
+                paint(
+                    f"ready in {total}: {gateway_url} and {demo_url} (demo login {DEMO_LOGIN}){mail_note}; "
+                    "Ctrl-C stops",
+                    "1;32",
+                )
             )
+        # From here on a process that dies is reported and restarted with backoff (Supervisor.tend).
         while True:
-            for child in supervisor.exited():
-                say(paint(f"{child.exit_report()}\n  the rest keeps running; Ctrl-C and `make up` again", "91"))
-            time.sleep(0.5)
+            supervisor.tend()
+            time.sleep(0.2)
     except Interrupted as signal_name:
         say(f"{signal_name}: stopping")
         return_code = 0
@@ -1003,7 +1123,7 @@ def parser_build() -> argparse.ArgumentParser:
             "--port-base",
             type=int,
             default=int(os.environ.get("GATEWAY_PORT") or DEFAULT_PORT_BASE),
-            help="the gateway's port; services use base+1..+5 (GATEWAY_PORT, default 8000)",
+            help="the gateway's port; services use base+1..+5, mail base+9 (GATEWAY_PORT, default 8000)",
         )
 
     up = commands.add_parser("up", help="run the whole stack in the foreground")

@@ -10,16 +10,22 @@ idempotent by event id.
 Several relays may run. Order per aggregate holds across them: a relay takes a row only
 while it holds a transaction-scoped advisory lock on the row's aggregate, so every unsent
 row of one aggregate goes through one relay at a time, in id order.
+
+Outboxes in other databases (a database-mode tenant's own, written in that database's
+transaction) are moved into this one by sweepers (`EVENTS_RELAY_SWEEPERS`, dotted paths of
+functions returning how many events they moved), run every `EVENTS_RELAY_SWEEP_SECONDS`.
 """
 
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
 from django.conf import settings
-from django.db import connections
+from django.db import close_old_connections, connections
+from django.utils.module_loading import import_string
 from psycopg.conninfo import make_conninfo
 
 from apps.events.services import outbox_purge
@@ -62,6 +68,7 @@ def database_conninfo(using: str = "default") -> str:
 class RelayStats:
     published: int = 0
     batches: int = 0
+    swept: int = 0  # events moved in from other outboxes (sweepers)
     reconnects: int = 0
     last_error: str = ""
     started_at: float = field(default_factory=time.monotonic)
@@ -77,6 +84,8 @@ class OutboxRelay:
         batch_size: int | None = None,
         idle_poll_seconds: float | None = None,
         retention_hours: int | None = None,
+        sweepers: Sequence[Callable[[], int]] | None = None,
+        sweep_seconds: float | None = None,
     ) -> None:
         self.using = using
         self.conninfo = database_conninfo(using)
@@ -94,6 +103,11 @@ class OutboxRelay:
         self.broker_kind = transport_kind(self.broker_url)
         self._transport: Transport | None = None
         self._last_purge = 0.0
+        if sweepers is None:
+            sweepers = [import_string(path) for path in getattr(settings, "EVENTS_RELAY_SWEEPERS", ())]
+        self.sweepers = list(sweepers)
+        self.sweep_seconds = sweep_seconds or getattr(settings, "EVENTS_RELAY_SWEEP_SECONDS", 5.0)
+        self._last_sweep = 0.0
 
     # Connections -----------------------------------------------------------------------------
 
@@ -167,16 +181,40 @@ class OutboxRelay:
         if deleted:
             logger.info("purged %s sent outbox rows older than %sh", deleted, self.retention_hours)
 
+    def sweep_if_due(self) -> int:
+        """Runs the sweepers when their interval is up; returns how many events they moved in."""
+        if not self.sweepers or time.monotonic() - self._last_sweep < self.sweep_seconds:
+            return 0
+        self._last_sweep = time.monotonic()
+        # Sweepers query through Django, which renews a broken or expired connection only at a
+        # request's edges: this loop is one long request, so it draws the edge itself.
+        close_old_connections()
+        moved = 0
+        for sweeper in self.sweepers:
+            try:
+                moved += sweeper()
+            except Exception as exc:  # noqa: BLE001 - a failed sweep is retried next time; relaying goes on
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                logger.warning("outbox sweeper %s failed: %s", getattr(sweeper, "__name__", sweeper), exc)
+        if moved:
+            self.stats.swept += moved
+            logger.info("moved %s events from other outboxes into this one", moved)
+        return moved
+
     def run(self, *, stop: threading.Event) -> None:
         """Relays until `stop` is set, reconnecting with backoff when PostgreSQL or RabbitMQ drops."""
         backoff = 0.1
         while not stop.is_set():
             try:
                 self._connect()
+                self.sweep_if_due()
                 self.drain()
                 self._purge_if_due()
                 backoff = 0.1
-                self._wait_for_commit(self.idle_poll_seconds, stop)
+                wait = self.idle_poll_seconds
+                if self.sweepers:
+                    wait = min(wait, max(0.05, self._last_sweep + self.sweep_seconds - time.monotonic()))
+                self._wait_for_commit(wait, stop)
             except (*transport_errors(), PublishNotConfirmed) as exc:
                 self._on_error(self.broker_kind, exc)
                 self._drop_broker()

@@ -46,25 +46,23 @@ MAX_ASSIGNEES = 20
 
 
 def _publish(event_type: str, data: dict, *, caller: Caller, aggregate_id: object) -> None:
-    from apps.events import catalog
     from apps.events.outbox import publish
+    from apps.projects.tenants.context import current_tenant
+    from apps.projects.tenants.outbox import tenant_outbox_move_after_commit
 
-    if tenant_db() == "default":
-        publish(event_type, data, tenant_id=caller.tenant_id, actor_id=caller.user_id, aggregate_id=str(aggregate_id))
-        return
-    # A database-mode tenant: the outbox lives in the service's own database, beside the registry.
-    # An invalid event still fails the caller's transaction; the row is written once the tenant's
-    # transaction has committed, so a rolled-back change publishes nothing. A crash between the two
-    # commits can lose the event (docs/adr/0001-database-mode-routing.md).
-    catalog.data_validate(event_type, data)
-
-    def publish_committed() -> None:
-        with transaction.atomic(using="default"):
-            publish(
-                event_type, data, tenant_id=caller.tenant_id, actor_id=caller.user_id, aggregate_id=str(aggregate_id)
-            )
-
-    transaction.on_commit(publish_committed, using=tenant_db())
+    using = tenant_db()
+    publish(
+        event_type,
+        data,
+        tenant_id=caller.tenant_id,
+        actor_id=caller.user_id,
+        aggregate_id=str(aggregate_id),
+        using=using,
+    )
+    if using != "default":
+        # A database-mode tenant: the event is in its own database's outbox, committed with the change;
+        # it moves to the service's outbox after the commit (apps/projects/tenants/outbox.py, ADR 0001).
+        tenant_outbox_move_after_commit(current_tenant(), using=using)
 
 
 def _activity(task_id: int, caller: Caller, verb: str, **data: object) -> None:

@@ -12,4 +12,12 @@ def on_tenant_provisioned(event: Envelope) -> None:
 
 @handles("TenantProvisioningFailed")
 def on_tenant_provisioning_failed(event: Envelope) -> None:
-    services.tenant_mark_failed(tenant_id=event.data["tenant_id"], reason=event.data.get("reason", ""))
+    """A failed attempt: the tenant stays `provisioning` while the projects service retries by itself."""
+    data = event.data
+    services.tenant_mark_failed(
+        tenant_id=data["tenant_id"],
+        reason=data.get("reason") or "",
+        attempt=data.get("attempt"),
+        max_attempts=data.get("max_attempts"),
+        next_attempt_at=data.get("next_attempt_at"),
+    )

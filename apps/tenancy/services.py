@@ -185,7 +185,20 @@ def tenant_mark_active(*, tenant_id: str, schema_version: str = "") -> Tenant | 
     return tenant
 
 
-def tenant_mark_failed(*, tenant_id: str, reason: str) -> Tenant | None:
+def tenant_mark_failed(
+    *,
+    tenant_id: str,
+    reason: str,
+    attempt: int | None = None,
+    max_attempts: int | None = None,
+    next_attempt_at: str | None = None,
+) -> Tenant | None:
+    """Records a failed provisioning attempt.
+
+    With `next_attempt_at` the projects service will try again by itself: the tenant stays
+    `provisioning` and `failure_reason` says which attempt failed, why, and when the next one is.
+    Without it the failure is final: `failed`, with the reason (an admin may retry).
+    """
     with transaction.atomic():
         tenant = Tenant.objects.select_for_update(of=("self",)).filter(pk=tenant_id).first()
         if tenant is None:
@@ -193,7 +206,15 @@ def tenant_mark_failed(*, tenant_id: str, reason: str) -> Tenant | None:
             return None
         if tenant.status == TenantStatus.ACTIVE:
             return tenant  # a late report of an earlier attempt: the later success stands
-        tenant.status = TenantStatus.FAILED
-        tenant.failure_reason = reason[:1000] or "unknown"
+        reason = reason or "unknown"
+        if next_attempt_at:
+            tenant.status = TenantStatus.PROVISIONING
+            tenant.failure_reason = (
+                f"attempt {attempt} of {max_attempts} failed: {reason}; retrying at {next_attempt_at}"
+            )[:1000]
+        else:
+            tenant.status = TenantStatus.FAILED
+            gave_up = f"gave up after {attempt} attempts: " if attempt and attempt > 1 else ""
+            tenant.failure_reason = f"{gave_up}{reason}"[:1000]
         tenant.save(update_fields=["status", "failure_reason", "updated_at"])
     return tenant

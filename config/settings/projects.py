@@ -66,6 +66,25 @@ TENANT_DATABASE_SERVERS = {
 # Each database-mode tenant's role password is derived from this secret and the role name.
 TENANT_DB_PASSWORD_SECRET = env_secret("TENANT_DB_PASSWORD_SECRET", dev_default="dev-tenant-db-secret", debug=DEBUG)
 TENANT_DB_CONN_MAX_AGE = env_int("TENANT_DB_CONN_MAX_AGE", 60)
+# A provisioning that failed for a reason that may pass (a server down, a template dropped) is tried
+# again after each of these delays in turn, then left `failed` (apps/projects/tenants/services.py).
+TENANT_PROVISIONING_RETRY_SECONDS = [
+    int(seconds) for seconds in env_list("TENANT_PROVISIONING_RETRY_SECONDS", ["10", "30", "90", "270"])
+]
+# A database-mode tenant's events wait in its own database's outbox until moved into this service's;
+# the relay sweeps every such outbox this often (the move right after each commit is the usual path).
+EVENTS_RELAY_SWEEPERS = ["apps.projects.tenants.outbox.tenant_outboxes_sweep"]
+EVENTS_RELAY_SWEEP_SECONDS = float(env_int("EVENTS_RELAY_SWEEP_SECONDS", 5))
+# Celery beat (platform/processes.toml runs it with these settings): what is due, every few seconds.
+TENANT_PROVISIONING_RETRY_POLL_SECONDS = env_int("TENANT_PROVISIONING_RETRY_POLL_SECONDS", 10)
+CELERY_BEAT_SCHEDULE = {
+    "tenant-provisioning-retries": {
+        "task": "apps.projects.tenants.tasks.provisioning_retries_due",
+        "schedule": float(TENANT_PROVISIONING_RETRY_POLL_SECONDS),
+        # One that waited longer (no worker running) is dropped: the next one does the same work.
+        "options": {"expires": float(TENANT_PROVISIONING_RETRY_POLL_SECONDS)},
+    },
+}
 
 CHANNEL_LAYERS = {
     "default": {

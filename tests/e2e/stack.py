@@ -26,6 +26,12 @@ ROOT = Path(__file__).resolve().parents[2]
 BOOT_TIMEOUT = 120
 STOP_TIMEOUT = 45
 PORTS_PER_STACK = 6  # gateway + five services
+MAIL_PORT_OFFSET = 9  # the launcher's SMTP server ([process.mail] in platform/processes.toml)
+
+
+def stack_ports(port_base: int) -> list[int]:
+    """Every port a stack listens on: base..base+5 and the mail catcher's."""
+    return [*range(port_base, port_base + PORTS_PER_STACK), port_base + MAIL_PORT_OFFSET]
 
 
 @dataclass
@@ -87,7 +93,7 @@ def stack_run(
     fresh_databases: bool = True,
 ) -> Iterator[Stack]:
     """The launcher's stack, yielded once it printed its ready line; stopped and checked on exit."""
-    busy = [port for port in range(port_base, port_base + PORTS_PER_STACK) if port_in_use(port)]
+    busy = [port for port in stack_ports(port_base) if port_in_use(port)]
     if busy:
         pytest.fail(f"ports {busy} are in use; pick another port base (see the suite's *_PORT_BASE variable)")
     # Each run starts from empty databases, so nothing a previous run left can make it pass or fail.
@@ -149,5 +155,5 @@ def stack_run(
             os.killpg(process.pid, signal.SIGKILL)
             raise
         assert code == 0, stack.log_tail(40)
-        still_listening = [port for port in range(port_base, port_base + PORTS_PER_STACK) if port_in_use(port)]
+        still_listening = [port for port in stack_ports(port_base) if port_in_use(port)]
         assert still_listening == [], f"the launcher left {still_listening} listening"

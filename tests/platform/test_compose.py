@@ -14,6 +14,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((Path(__file__).parent / "compose-spec.json").read_text())
 BACKING = {"postgres", "mongo", "rabbitmq", "redis"}
+MAIL = "mail"  # a mail catcher image, standing in for the launcher's dev_only mail process
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def compose_errors(document: dict) -> list[str]:
 
 
 def app_services(compose: dict) -> dict[str, dict]:
-    return {name: service for name, service in compose["services"].items() if name not in BACKING}
+    return {name: service for name, service in compose["services"].items() if name not in BACKING | {MAIL}}
 
 
 def test_compose_file_follows_the_compose_specification(compose: dict) -> None:
@@ -50,6 +51,8 @@ def test_every_process_runs_in_compose_with_the_same_command(compose: dict, devs
     runnable, _ = devstack.processes_runnable(devstack.processes_load())
     for spec in runnable:
         assert spec.name in services, f"{spec.name} of processes.toml has no compose service"
+        if spec.dev_only:
+            continue
         expected = spec.argv(host="0.0.0.0", port_base=8000, data_dir="/app/.data")  # noqa: S104
         assert services[spec.name]["command"] == expected, spec.name
         environment = services[spec.name].get("environment", {})
@@ -57,7 +60,7 @@ def test_every_process_runs_in_compose_with_the_same_command(compose: dict, devs
 
 
 def test_compose_has_no_process_the_launcher_lacks(compose: dict, devstack: ModuleType) -> None:
-    launched = {spec.name for spec in devstack.processes_runnable(devstack.processes_load())[0]}
+    launched = {spec.name for spec in devstack.processes_runnable(devstack.processes_load())[0] if not spec.dev_only}
     assert set(app_services(compose)) - launched == {"migrate"}
 
 
@@ -112,3 +115,14 @@ def test_volumes_are_named_and_declared(compose: dict) -> None:
             source = volume.split(":", 1)[0]
             assert source in declared, f"{name}: {source} is not a named volume"
     assert {"postgres-data", "mongo-data", "rabbitmq-data", "redis-data"} <= declared
+
+
+def test_mail_goes_to_a_mail_catcher_service(compose: dict) -> None:
+    mail = compose["services"][MAIL]
+    assert mail["image"].startswith("axllent/mailpit:")
+    assert mail["healthcheck"]["test"]
+    for name, service in app_services(compose).items():
+        assert service["environment"]["EMAIL_HOST"] == MAIL, name
+        assert service["environment"]["EMAIL_PORT"] == "1025", name
+        if name != "migrate":
+            assert service["depends_on"][MAIL]["condition"] == "service_healthy", name

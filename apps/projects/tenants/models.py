@@ -36,6 +36,10 @@ class Tenant(TenantMixin):
     status = models.CharField(max_length=16, choices=ProvisioningStatus.choices, default=ProvisioningStatus.PENDING)
     steps_done = models.JSONField(default=list, blank=True)
     failure_reason = models.TextField(blank=True)
+    # Automatic retries of a failed provisioning: attempts since the last TenantCreated, and when the
+    # next one is due (None: none is; see services.tenant_provisioning_retries_due).
+    provisioning_attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
     # A digest of the tenant-app migrations applied to this tenant's tables (selectors.migration_target).
     schema_version = models.CharField(max_length=64, blank=True, db_index=True)
     migrated_at = models.DateTimeField(null=True, blank=True)

@@ -10,12 +10,13 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from datetime import datetime, timedelta
 
 import psycopg
 from django.conf import settings
 from django.core.management.sql import emit_post_migrate_signal
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
@@ -33,6 +34,7 @@ from apps.projects.tenants.context import (
     tenant_alias,
 )
 from apps.projects.tenants.models import Domain, Isolation, ProvisioningStatus, Tenant
+from apps.projects.tenants.outbox import tenant_outbox_ensure
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +53,19 @@ StepObserver = Callable[[Tenant, str], None]
 
 
 class ProvisioningError(Exception):
-    pass
+    """Provisioning could not finish now; it may work on a later attempt."""
+
+
+class ProvisioningRefused(ProvisioningError):
+    """Provisioning can never work as asked (an unknown placement or isolation): not retried."""
+
+
+# What a later attempt may get past (a server that was down, a template that vanished) ...
+RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (psycopg.Error, DatabaseError, OSError, ProvisioningError)
+# ... and what it cannot.
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (ProvisioningRefused, LookupError)
+# A retry claimed by a worker that then died is taken up again after this long.
+RETRY_LEASE = timedelta(minutes=10)
 
 
 # Process-level caches: the migrations on disk do not change under a running process.
@@ -145,15 +159,26 @@ def _database_exists(server: psycopg.Connection, name: str) -> bool:
     return server.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
 
 
+def _template_lock_key() -> str:
+    return f"tenant-template-db:{settings.TENANT_TEMPLATE_DATABASE}"
+
+
 def template_database_ensure(*, placement: str) -> str:
-    """The template database on a server, migrated to the target; returns the target version."""
+    """The template database on a server, migrated to the target; returns the target version.
+
+    Its existence is checked on the server every time (one query): the process cache only
+    saves re-running migrations, since the template can be dropped under a running process.
+    Creating and migrating it holds an exclusive advisory lock; cloning it holds the shared one
+    (_database_create), so nobody clones a template that is being made.
+    """
     version = selectors.migration_target_version()
     name = settings.TENANT_TEMPLATE_DATABASE
-    if _templates_ready.get((placement, name)) == version:
-        return version
     with _server_connect(placement) as server:
-        server.execute("SELECT pg_advisory_lock(hashtext(%s))", [f"tenant-template-db:{name}"])
+        if _templates_ready.get((placement, name)) == version and _database_exists(server, name):
+            return version
+        server.execute("SELECT pg_advisory_lock(hashtext(%s))", [_template_lock_key()])
         if not _database_exists(server, name):
+            logger.warning("template database %s is missing on placement %s: creating it", name, placement)
             server.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
             server.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(name)))
         alias = template_database_alias(placement)
@@ -163,10 +188,12 @@ def template_database_ensure(*, placement: str) -> str:
             with connection.cursor() as cursor:
                 cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_schema_name(settings.TENANT_TEMPLATE_SCHEMA)}")
             _schema_migrate(alias=alias, schema_name=settings.TENANT_TEMPLATE_SCHEMA)
+            # Every tenant database cloned from here has its own outbox (apps/projects/tenants/outbox.py).
+            tenant_outbox_ensure(alias=alias, schema=settings.TENANT_TEMPLATE_SCHEMA)
         finally:
             # CREATE DATABASE ... TEMPLATE refuses a template that has any connection open.
             connections[alias].close()
-            server.execute("SELECT pg_advisory_unlock(hashtext(%s))", [f"tenant-template-db:{name}"])
+            server.execute("SELECT pg_advisory_unlock(hashtext(%s))", [_template_lock_key()])
     _templates_ready[(placement, name)] = version
     return version
 
@@ -185,22 +212,43 @@ def _role_ensure(tenant: Tenant) -> None:
         )
 
 
-def _database_create(tenant: Tenant) -> None:
+def _database_clone(server: psycopg.Connection, tenant: Tenant) -> bool:
+    """CREATE DATABASE from the template, under the template's shared lock; False when the template is gone."""
     template = settings.TENANT_TEMPLATE_DATABASE
-    with _server_connect(tenant.placement) as server:
+    server.execute("SELECT pg_advisory_lock_shared(hashtext(%s))", [_template_lock_key()])
+    try:
         deadline = time.monotonic() + 10
         while not _database_exists(server, tenant.database_name):
+            if not _database_exists(server, template):
+                return False
             try:
                 server.execute(
                     sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
                         sql.Identifier(tenant.database_name), sql.Identifier(template)
                     )
                 )
+            except psycopg.errors.InvalidCatalogName:
+                return False  # dropped between the check and the clone (a DROP takes no advisory lock)
             except psycopg.errors.ObjectInUse:
                 # Another session is on the template (a concurrent migration or clone): wait.
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+        return True
+    finally:
+        server.execute("SELECT pg_advisory_unlock_shared(hashtext(%s))", [_template_lock_key()])
+
+
+def _database_create(tenant: Tenant) -> None:
+    """The tenant's database, cloned from the template; a template that vanished is made again."""
+    for _ in range(3):
+        with _server_connect(tenant.placement) as server:
+            if _database_clone(server, tenant):
+                return
+        # Outside the shared lock: making the template takes the exclusive one.
+        _templates_ready.pop((tenant.placement, settings.TENANT_TEMPLATE_DATABASE), None)
+        template_database_ensure(placement=tenant.placement)
+    raise ProvisioningError(f"the template database {settings.TENANT_TEMPLATE_DATABASE} keeps disappearing")
 
 
 def _schema_rename(tenant: Tenant) -> None:
@@ -244,7 +292,7 @@ def tenant_register(
     """The registry row (idempotent): a retry keeps the names the first attempt chose."""
     tenant_uuid = uuid.UUID(str(tenant_id))
     if isolation not in Isolation.values:
-        raise ProvisioningError(f"unknown isolation {isolation!r}")
+        raise ProvisioningRefused(f"unknown isolation {isolation!r}")
     database_name = f"{settings.TENANT_DATABASE_PREFIX}{tenant_uuid.hex}" if isolation == Isolation.DATABASE else ""
     tenant, created = Tenant.objects.get_or_create(
         tenant_id=tenant_uuid,
@@ -260,9 +308,14 @@ def tenant_register(
         },
     )
     if not created and tenant.status != ProvisioningStatus.ACTIVE:
+        # A new request (a retry from tenancy): a fresh round of automatic attempts.
         tenant.status = ProvisioningStatus.PROVISIONING
         tenant.failure_reason = ""
-        tenant.save(update_fields=["status", "failure_reason", "updated_at"])
+        tenant.provisioning_attempts = 0
+        tenant.next_attempt_at = None
+        tenant.save(
+            update_fields=["status", "failure_reason", "provisioning_attempts", "next_attempt_at", "updated_at"]
+        )
     return tenant
 
 
@@ -285,7 +338,10 @@ def _version_record(tenant: Tenant, version: str) -> None:
     tenant.migrated_at = timezone.now()
     tenant.status = ProvisioningStatus.ACTIVE
     tenant.failure_reason = ""
-    tenant.save(update_fields=["schema_version", "migrated_at", "status", "failure_reason", "updated_at"])
+    tenant.next_attempt_at = None
+    tenant.save(
+        update_fields=["schema_version", "migrated_at", "status", "failure_reason", "next_attempt_at", "updated_at"]
+    )
 
 
 def _run_schema_steps(tenant: Tenant, observer: StepObserver | None) -> None:
@@ -336,21 +392,81 @@ def tenant_provision(
     tenant = tenant_register(tenant_id=tenant_id, slug=slug, name=name, isolation=isolation, placement=placement)
     if tenant.status == ProvisioningStatus.ACTIVE:
         return tenant
+    return _provision_attempt(tenant, on_step)
+
+
+def retry_delays() -> tuple[int, ...]:
+    """Seconds before each automatic retry; a tenant gets 1 + len(...) attempts in all."""
+    return tuple(settings.TENANT_PROVISIONING_RETRY_SECONDS)
+
+
+def _provision_attempt(tenant: Tenant, on_step: StepObserver | None) -> Tenant:
     _step_record(tenant, "registry_recorded", on_step)
+    # Inside a transaction (the consumer's: the handler's effects commit with its processed-event
+    # row) a failed query would poison it; a savepoint keeps it usable for recording the failure.
+    attempt = transaction.atomic(using="default") if connections["default"].in_atomic_block else nullcontext()
     try:
-        if tenant.is_database_mode:
-            _run_database_steps(tenant, on_step)
-        else:
-            _run_schema_steps(tenant, on_step)
-    except (psycopg.Error, ProvisioningError, LookupError, OSError) as exc:
-        logger.exception("provisioning tenant %s failed", tenant.slug)
-        connections["default"].set_schema_to_public()
-        tenant.status = ProvisioningStatus.FAILED
-        tenant.failure_reason = f"{type(exc).__name__}: {exc}"[:1000]
-        Tenant.objects.filter(pk=tenant.pk).update(
-            status=tenant.status, failure_reason=tenant.failure_reason, updated_at=timezone.now()
-        )
+        with attempt:
+            if tenant.is_database_mode:
+                _run_database_steps(tenant, on_step)
+            else:
+                _run_schema_steps(tenant, on_step)
+    except PERMANENT_ERRORS as exc:
+        _failure_record(tenant, exc, retryable=False)
+    except RETRYABLE_ERRORS as exc:
+        _failure_record(tenant, exc, retryable=True)
     return tenant
+
+
+def _failure_record(tenant: Tenant, exc: BaseException, *, retryable: bool) -> None:
+    """Marks the attempt failed; schedules the next one while the retries last."""
+    logger.exception("provisioning tenant %s failed (attempt %s)", tenant.slug, tenant.provisioning_attempts + 1)
+    connections["default"].set_schema_to_public()
+    delays = retry_delays()
+    tenant.provisioning_attempts += 1
+    tenant.status = ProvisioningStatus.FAILED
+    tenant.failure_reason = f"{type(exc).__name__}: {exc}"[:1000]
+    tenant.next_attempt_at = None
+    if retryable and tenant.provisioning_attempts <= len(delays):
+        tenant.next_attempt_at = timezone.now() + timedelta(seconds=delays[tenant.provisioning_attempts - 1])
+    Tenant.objects.filter(pk=tenant.pk).update(
+        status=tenant.status,
+        failure_reason=tenant.failure_reason,
+        provisioning_attempts=tenant.provisioning_attempts,
+        next_attempt_at=tenant.next_attempt_at,
+        updated_at=timezone.now(),
+    )
+
+
+def tenant_provisioning_retries_due(*, now: datetime | None = None, limit: int = 10) -> list[Tenant]:
+    """Runs the automatic retries that are due (Celery beat calls this every few seconds).
+
+    Each tenant is claimed under a row lock by pushing its next attempt RETRY_LEASE ahead, so
+    two workers never take the same one, and one whose worker died is taken up after the lease.
+    Every attempt is reported like the first (TenantProvisioned / TenantProvisioningFailed).
+    """
+    now = now or timezone.now()
+    attempted: list[Tenant] = []
+    for _ in range(limit):
+        connections["default"].set_schema_to_public()
+        with transaction.atomic():
+            tenant = (
+                Tenant.objects.select_for_update(skip_locked=True)
+                .filter(next_attempt_at__lte=now)
+                .exclude(status=ProvisioningStatus.ACTIVE)
+                .order_by("next_attempt_at")
+                .first()
+            )
+            if tenant is None:
+                break
+            tenant.status = ProvisioningStatus.PROVISIONING
+            tenant.next_attempt_at = now + RETRY_LEASE
+            tenant.save(update_fields=["status", "next_attempt_at", "updated_at"])
+        logger.info("retrying provisioning of tenant %s (attempt %s)", tenant.slug, tenant.provisioning_attempts + 1)
+        tenant = _provision_attempt(tenant, None)
+        tenant_provisioning_report(tenant=tenant)
+        attempted.append(tenant)
+    return attempted
 
 
 def tenant_provisioning_report(*, tenant: Tenant, trace_id: str | None = None) -> None:
@@ -375,7 +491,14 @@ def tenant_provisioning_report(*, tenant: Tenant, trace_id: str | None = None) -
         else:
             publish(
                 "TenantProvisioningFailed",
-                {"tenant_id": str(tenant.tenant_id), "slug": tenant.slug, "reason": tenant.failure_reason},
+                {
+                    "tenant_id": str(tenant.tenant_id),
+                    "slug": tenant.slug,
+                    "reason": tenant.failure_reason,
+                    "attempt": tenant.provisioning_attempts,
+                    "max_attempts": 1 + len(retry_delays()),
+                    "next_attempt_at": tenant.next_attempt_at.isoformat() if tenant.next_attempt_at else None,
+                },
                 tenant_id=str(tenant.tenant_id),
                 actor_id=None,
                 aggregate_id=str(tenant.tenant_id),
@@ -411,6 +534,7 @@ def tenant_migrate(*, tenant: Tenant, target_version: str) -> int:
         alias = tenant_admin_alias(tenant)
         try:
             applied = _schema_migrate(alias=alias, schema_name=tenant.schema_name)
+            tenant_outbox_ensure(alias=alias, schema=tenant.schema_name)  # tenants made before it existed
         finally:
             connections[alias].close()
     else:
