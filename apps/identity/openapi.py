@@ -27,11 +27,7 @@ class ErrorDetail(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
     request_id = serializers.CharField(allow_null=True)
-    fields = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()),
-        required=False,
-        help_text="Per-field reasons, for validation errors",
-    )
+    fields = serializers.DictField(required=False, help_text="Per-field reasons, for validation errors")
 
 
 class Error(serializers.Serializer):
