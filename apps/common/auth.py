@@ -308,7 +308,11 @@ class NinjaJWTAuth(AuthBase):
             claims = verify_access_token(token, tenant_id=tenant_id_from_request(request))
         except WrongTenant as exc:
             raise HttpError(403, exc.message) from None
-        except InvalidToken:
+        except InvalidToken as exc:
+            if exc.code == "token_revoked":  # say why, as the DRF services and the gateway do
+                revoked = HttpError(401, exc.message)
+                revoked.code = exc.code  # type: ignore[attr-defined]
+                raise revoked from None
             return None
         request.claims = claims  # type: ignore[attr-defined]
         return TokenPrincipal(claims)

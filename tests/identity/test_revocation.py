@@ -8,9 +8,10 @@ import time
 
 import pytest
 import redis
-from django.test import Client
+from django.test import Client, RequestFactory
+from ninja.errors import HttpError
 
-from apps.common.auth import InvalidToken, revoked_jti_key, verify_access_token
+from apps.common.auth import InvalidToken, NinjaJWTAuth, revoked_jti_key, verify_access_token
 from apps.identity.models import RefreshToken
 from tests.identity.conftest import PASSWORD, assert_error, bearer, obtain, tenant_headers
 
@@ -149,3 +150,18 @@ def test_a_revocation_store_outage_does_not_stop_logout(client: Client, org, own
 
     assert _logout(client, org, pair["refresh"]).status_code == 204
     assert RefreshToken.objects.filter(revoked_at=None).count() == 0
+
+
+def test_every_services_verifier_names_the_revocation(client: Client, org, owner) -> None:
+    """apps.common.auth for Ninja services (projects): 401 `token_revoked`, not a bare 401."""
+    pair = obtain(client, org, "owner@acme.test").json()
+    _logout(client, org, pair["refresh"])
+    request = RequestFactory().get(
+        "/api/projects", HTTP_AUTHORIZATION=f"Bearer {pair['access']}", HTTP_X_TENANT_ID=str(org.id)
+    )
+
+    with pytest.raises(HttpError) as refused:
+        NinjaJWTAuth()(request)
+
+    assert refused.value.status_code == 401
+    assert refused.value.code == "token_revoked"
