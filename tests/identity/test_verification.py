@@ -238,3 +238,29 @@ def test_an_invitation_whose_link_the_inviter_saw_does_not_verify(
 
     assert User.objects.get(email="new@acme.test").email_verified_at is None
     assert verification_token(mailbox, "new@acme.test")
+
+
+def test_the_victims_own_signup_recovers_the_address_and_the_new_organization(
+    client: Client, hijacked, mailbox, django_capture_on_commit_callbacks
+) -> None:
+    """The victim signs up after the attacker: the mail offers verification and the ownership."""
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = services.tenant_owner_create(
+            tenant_id=uuid.uuid4(), tenant_slug="victim-org", email=VICTIM, password=VICTIM_PASSWORD
+        )
+    assert outcome.user is None and outcome.invited
+    victim_org = Organization.objects.get(slug="victim-org")
+    notice = mails_to(mailbox, VICTIM)[-1]
+    assert notice.subject == "Someone tried to create an organization with your address"
+    assert_error(obtain(client, victim_org, VICTIM, ATTACKER_PASSWORD), 401, "invalid_credentials")
+
+    assert _verify_api(client, verification_token(mailbox, VICTIM)).status_code == 200
+    accepted = client.post(
+        "/api/users/invitations/accept",
+        {"token": invitation_token(mailbox, VICTIM), "password": VICTIM_PASSWORD},
+        content_type="application/json",
+    )
+
+    assert accepted.status_code == 201, accepted.content
+    assert accepted.json()["role"] == "owner"
+    assert obtain(client, victim_org, VICTIM, VICTIM_PASSWORD).status_code == 200
