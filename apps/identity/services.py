@@ -177,11 +177,25 @@ def access_token_revoke(*, jti: str, expires_at: int) -> None:
     _access_jtis_revoke([(jti, _expiry(expires_at))])
 
 
+def _users_lock(user_ids: Iterable[object]) -> None:
+    """Row locks on the users, taken before their refresh tokens are touched (always in this order).
+
+    Issuing a pair and ending sessions both hold the user's lock, so a token issued concurrently
+    with a logout, a password change or a verification is either seen and revoked by it, or is
+    issued after it and checked against the new password: none slips through between the two.
+    """
+    ids = sorted({int(user_id) for user_id in user_ids})
+    if ids:
+        list(User.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+
+
 def _sessions_end(rows: QuerySet[RefreshToken]) -> int:
     """Revokes these refresh tokens and every access token issued beside them that has not expired."""
-    now = timezone.now()
-    live_access = list(rows.filter(access_expires_at__gt=now).values_list("access_jti", "access_expires_at"))
-    ended = rows.filter(revoked_at=None).update(revoked_at=now)
+    with transaction.atomic():
+        _users_lock(rows.values_list("user_id", flat=True).distinct())
+        now = timezone.now()
+        live_access = list(rows.filter(access_expires_at__gt=now).values_list("access_jti", "access_expires_at"))
+        ended = rows.filter(revoked_at=None).update(revoked_at=now)
     _access_jtis_revoke(live_access)
     return ended
 
@@ -731,6 +745,8 @@ def login_authenticate(*, email: object, password: object, tenant_id: object, ip
         membership = None
     else:
         membership = selectors.membership_get(user_id=user.pk, tenant_id=tenant_id)
+        if membership is not None:
+            membership.user = user  # the password checked here is the one token_pair_issue holds us to
     if membership is None:
         raise InvalidCredentials(BAD_CREDENTIALS_MESSAGE)
     login_attempt_succeeded(email=email, ip=ip)
@@ -743,6 +759,17 @@ def _expiry(epoch: int) -> datetime:
 
 
 def token_pair_issue(*, membership: Membership, family: uuid.UUID | None = None) -> TokenPair:
+    """A pair for this membership. Refused if the account's password changed (or it was disabled)
+    since `membership.user` was read: the sign-in that loaded it was for a password that is gone."""
+    with transaction.atomic():
+        _users_lock([membership.user_id])
+        current = User.objects.filter(pk=membership.user_id).values_list("password", "is_active").first()
+        if current is None or current != (membership.user.password, True):
+            raise InvalidCredentials(BAD_CREDENTIALS_MESSAGE)
+        return _token_pair_create(membership=membership, family=family)
+
+
+def _token_pair_create(*, membership: Membership, family: uuid.UUID | None) -> TokenPair:
     family = family or uuid.uuid4()
     access_rights = selectors.access_of_membership(membership)
     access = PlatformAccessToken.for_user(membership.user)
@@ -790,7 +817,11 @@ def refresh_token_rotate(*, raw_token: object, tenant_id: object) -> TokenPair:
     """A new pair for a refresh token, which is used up. Presenting a used one again revokes its family."""
     token = _refresh_claims(raw_token, tenant_id=tenant_id)
     refusal: IdentityError
+    owner_id = RefreshToken.objects.filter(jti=token["jti"]).values_list("user_id", flat=True).first()
+    if owner_id is None:
+        raise InvalidRefreshToken("Refresh token refused: unknown token")
     with transaction.atomic():
+        _users_lock([owner_id])  # before the token's row: the order every session change takes
         record = RefreshToken.objects.select_for_update().filter(jti=token["jti"]).first()
         if record is None:
             raise InvalidRefreshToken("Refresh token refused: unknown token")
