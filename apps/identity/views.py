@@ -61,6 +61,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
             tenant_id=tenant_id,
             ip=client_ip(request),
         )
+        pair = services.token_pair_issue(membership=membership)
     except services.LoginThrottled as exc:
         response = render(request, "identity/login.html", {**context, "form": form, "error": exc.message}, status=429)
         response["Retry-After"] = str(exc.retry_after)
@@ -68,7 +69,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
     except services.InvalidCredentials as exc:
         return render(request, "identity/login.html", {**context, "form": form, "error": exc.message}, status=401)
     response = HttpResponseRedirect(next_url)
-    set_auth_cookies(response, services.token_pair_issue(membership=membership))
+    set_auth_cookies(response, pair)
     return response
 
 
