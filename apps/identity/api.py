@@ -332,9 +332,9 @@ class UserDetailView(MemberView):
     openapi_errors = {"patch": (409,), "delete": (409,)}
 
     def _target(self, actor: Membership, user_id: str) -> Membership:
-        target = (
-            selectors.membership_get(user_id=user_id, tenant_id=actor.organization_id) if user_id.isdigit() else None
-        )
+        # ASCII digits only: "²".isdigit() is True, and the database would refuse it with a 500.
+        is_id = user_id.isascii() and user_id.isdigit()
+        target = selectors.membership_get(user_id=user_id, tenant_id=actor.organization_id) if is_id else None
         if target is None:
             raise services.NotFound("No such member in this organization")
         return target
@@ -442,7 +442,7 @@ class RoleDetailView(MemberView):
     @extend_schema(request=RolePermissionsRequest, responses=OpenApiTypes.OBJECT)
     def patch(self, request: Request, name: str) -> Response:
         actor = self.actor(request)
-        role = selectors.role_get(organization=actor.organization, name=name)
+        role = selectors.role_get(organization=actor.organization, name=name) if name in RoleName.values else None
         if role is None:
             raise services.NotFound(f"No role named {name!r}")
         body = RolePermissionsRequest(data=request.data)

@@ -226,3 +226,15 @@ def test_revoked_membership_is_refused_although_the_token_lives(
     client.delete(f"/api/users/{User.objects.get(email='admin@acme.test').pk}", **bearer(org, owner_access))
 
     assert_error(client.get("/api/users", **bearer(org, admin_access)), 403, "not_a_member")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/users/%C2%B2", "/api/users/1%00", "/api/users/99999999999999999999999", "/api/roles/ad%00min"],
+)
+def test_odd_ids_in_paths_are_a_json_404(client: Client, org, owner, owner_access, path: str) -> None:
+    for method in (client.patch, client.delete):
+        response = method(path, {"role": "member"}, content_type="application/json", **bearer(org, owner_access))
+        if response.status_code == 405:
+            continue
+        assert_error(response, 404, "not_found")
