@@ -39,6 +39,10 @@ PUBLIC_PATHS: tuple[tuple[frozenset[str] | None, re.Pattern[str]], ...] = tuple(
         (None, r"/api/auth/token/?"),
         (None, r"/api/auth/refresh/?"),
         (("GET",), r"/api/auth/resume/?"),
+        # The link in a verification mail is the caller's only credential (identity checks it).
+        (("POST",), r"/api/auth/verify-email(/resend)?/?"),
+        # Accepting an invitation: the link's token, plus the account's password for an existing account.
+        (("POST",), r"/api/users/invitations/accept/?"),
         # Logging out only revokes what the caller presents, and must work with an expired access token.
         (None, r"/api/auth/logout/?"),
         (None, r"/login(/.*)?"),

@@ -8,10 +8,16 @@ Identity itself resolves keys from its own database (settings.JWT_PUBLIC_KEY_RES
 
     claims = verify_access_token(token, tenant_id=request.headers["X-Tenant-ID"])
 
+A signed-out token is refused until it expires: identity writes `revoked-jti:<jti>` in the
+Redis DB of settings.REDIS_URL on logout, password change and address takeover (CONTRACT:
+revoked access tokens), and every verification here looks for it.
+
 Entry points: `verify_access_token`, `JWTAuthentication` (DRF), `NinjaJWTAuth` (Ninja),
 `authenticate_websocket` (Channels).
 """
 
+import functools
+import logging
 import threading
 import time
 import uuid
@@ -21,6 +27,7 @@ from typing import Any
 
 import httpx
 import jwt
+import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest
@@ -32,7 +39,10 @@ from ninja.security.base import AuthBase
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, CSRFCheck
 
+logger = logging.getLogger(__name__)
+
 ALLOWED_ALGORITHMS = ("RS256",)
+REVOKED_JTI_PREFIX = "revoked-jti:"
 ACCESS_COOKIE = "access_token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
@@ -128,6 +138,27 @@ def public_key_for_kid(kid: str) -> Any | None:
     return jwks_cache.key_for(kid)
 
 
+def revoked_jti_key(jti: str) -> str:
+    return f"{REVOKED_JTI_PREFIX}{jti}"
+
+
+@functools.lru_cache(maxsize=4)
+def revocation_redis(url: str) -> redis.Redis:
+    """The Redis that holds revoked jtis (the gateway reads the same DB)."""
+    return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+
+def jti_is_revoked(jti: str) -> bool:
+    try:
+        return bool(revocation_redis(settings.REDIS_URL).exists(revoked_jti_key(jti)))
+    except redis.RedisError:
+        # Fail open, loudly: with Redis down a signed-out token lives at most until its `exp`
+        # (15 minutes), which is what it did before revocation existed; refusing every request
+        # instead would turn a Redis outage into a platform outage.
+        logger.warning("revoked-jti check unavailable; accepting the token", exc_info=True)
+        return False
+
+
 def _string_list(value: object, name: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise InvalidToken(f"Token claim {name} must be a list of strings")
@@ -172,6 +203,8 @@ def verify_access_token(token: str, *, tenant_id: str | uuid.UUID | None) -> Cla
         raise InvalidToken("Token has no tenant")
     if tenant_id is None or str(tenant_id) != token_tenant:
         raise WrongTenant("Token belongs to another organization")
+    if jti_is_revoked(str(payload["jti"])):
+        raise InvalidToken("Token was revoked (signed out)", code="token_revoked")
     return Claims(
         user_id=str(payload["sub"]),
         tenant_id=token_tenant,
@@ -275,7 +308,11 @@ class NinjaJWTAuth(AuthBase):
             claims = verify_access_token(token, tenant_id=tenant_id_from_request(request))
         except WrongTenant as exc:
             raise HttpError(403, exc.message) from None
-        except InvalidToken:
+        except InvalidToken as exc:
+            if exc.code == "token_revoked":  # say why, as the DRF services and the gateway do
+                revoked = HttpError(401, exc.message)
+                revoked.code = exc.code  # type: ignore[attr-defined]
+                raise revoked from None
             return None
         request.claims = claims  # type: ignore[attr-defined]
         return TokenPrincipal(claims)

@@ -19,11 +19,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.common.auth import tenant_id_from_request
+from apps.common.http import client_ip
 from apps.identity import selectors, services
-from apps.identity.api import client_ip
 from apps.identity.models import Invitation, Membership, Organization, Role, SigningKey, User
 from apps.identity.roles import ADMIN_ROLES, PERMISSIONS
-from apps.identity.throttling import login_failure_record, login_success_record, login_throttle_check
+from apps.identity.throttling import login_attempt_begin, login_attempt_succeeded
 
 
 @dataclass(frozen=True)
@@ -68,15 +68,11 @@ class OrganizationAdminLoginForm(AdminAuthenticationForm):
     def clean(self) -> dict[str, Any]:
         email = str(self.data.get("username", "")).strip().lower()
         ip = client_ip(self.request) if self.request else "unknown"
-        throttle = login_throttle_check(email=email, ip=ip)
+        throttle = login_attempt_begin(email=email, ip=ip)
         if throttle.retry_after:
             raise ValidationError(f"Too many failed sign-in attempts. Try again in {throttle.retry_after} seconds.")
-        try:
-            cleaned = super().clean()
-        except ValidationError:
-            login_failure_record(email=email, ip=ip)
-            raise
-        login_success_record(email=email)
+        cleaned = super().clean()  # a refusal keeps the slot taken above: it counts as a failure
+        login_attempt_succeeded(email=email, ip=ip)
         return cleaned
 
     def confirm_login_allowed(self, user: User) -> None:
@@ -167,11 +163,20 @@ class UserAdmin(ScopedAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if admin_scope(request).platform_staff:
-            return ["email", "full_name", "is_active", "is_staff", "is_superuser", "date_joined", "last_login"]
-        return ["email", "full_name", "is_active", "date_joined"]
+            return [
+                "email",
+                "email_verified_at",
+                "full_name",
+                "is_active",
+                "is_staff",
+                "is_superuser",
+                "date_joined",
+                "last_login",
+            ]
+        return ["email", "email_verified_at", "full_name", "is_active", "date_joined"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return ["email", "date_joined", "last_login"]
+        return ["email", "email_verified_at", "date_joined", "last_login"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # people arrive through signup or invitations, which set their password themselves

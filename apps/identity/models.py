@@ -30,6 +30,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="Platform staff: may use the apex admin.")
     date_joined = models.DateTimeField(default=timezone.now)
+    # When the person proved they read this address (a link mailed only to it). Until then the
+    # account is whoever typed the address: it may use the organization it created, but it
+    # joins no other organization, and verifying ends every password and session set before.
+    email_verified_at = models.DateTimeField(null=True, blank=True)
 
     objects = UserManager()
 
@@ -38,6 +42,10 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
     @property
     def is_platform_staff(self) -> bool:
@@ -100,6 +108,9 @@ class Invitation(models.Model):
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # True when the link went only to the mailbox (not also into the inviter's API answer), so
+    # accepting it proves the address; False with INVITATION_LINK_IN_RESPONSE.
+    link_mailed_only = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -141,6 +152,9 @@ class RefreshToken(models.Model):
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The access token issued beside this refresh token, so ending the session ends it too.
+    access_jti = models.CharField(max_length=64, blank=True, default="")
+    access_expires_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.jti

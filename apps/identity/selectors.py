@@ -96,6 +96,14 @@ def user_exists(*, email: str) -> bool:
     return User.objects.filter(email=email.strip().lower()).exists()
 
 
+def user_get_by_email(*, email: str) -> User | None:
+    return User.objects.filter(email=email.strip().lower()).first()
+
+
+def organizations_of(*, user: User) -> list[Organization]:
+    return list(Organization.objects.filter(memberships__user=user).order_by("slug"))
+
+
 def role_list(*, organization: Organization) -> QuerySet[Role]:
     return Role.objects.filter(organization=organization).order_by("id")
 

@@ -6,6 +6,7 @@ SigningKey, names it in the header, and verifies with whichever key the header n
 Refresh tokens carry a different audience, so no verifier of access tokens accepts one.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -70,8 +71,16 @@ class PlatformRefreshToken(Token):
     _token_backend = KeyRingTokenBackend(audience=settings.JWT_REFRESH_AUDIENCE)
 
 
-def access_token_session(raw_token: str) -> tuple[str, str] | None:
-    """(user id, session id) of an access token signed by us, expired or not: enough to end its session."""
+@dataclass(frozen=True)
+class PresentedAccess:
+    user_id: str
+    session_id: str | None
+    jti: str
+    expires_at: int
+
+
+def access_token_presented(raw_token: str) -> PresentedAccess | None:
+    """An access token signed by us, expired or not: enough to end it and its session at logout."""
     try:
         header = jwt.get_unverified_header(raw_token)
         key = selectors.verification_key_get(kid=str(header.get("kid") or ""))
@@ -87,6 +96,9 @@ def access_token_session(raw_token: str) -> tuple[str, str] | None:
         )
     except jwt.InvalidTokenError:
         return None
-    if not isinstance(payload.get("sub"), str) or not isinstance(payload.get("sid"), str):
+    if not isinstance(payload.get("sub"), str) or not isinstance(payload.get("jti"), str):
         return None
-    return payload["sub"], payload["sid"]
+    if not isinstance(payload.get("exp"), int):
+        return None
+    session = payload.get("sid") if isinstance(payload.get("sid"), str) else None
+    return PresentedAccess(user_id=payload["sub"], session_id=session, jti=payload["jti"], expires_at=payload["exp"])

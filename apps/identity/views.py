@@ -1,5 +1,6 @@
-"""Browser pages: sign in, sign out, accept an invitation. Thin: forms in, services, cookies out."""
+"""Browser pages: sign in, sign out, accept an invitation, verify an address. Thin: forms in, services, cookies out."""
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
@@ -8,10 +9,12 @@ from django.views.decorators.http import require_http_methods
 
 from apps.common.auth import tenant_id_from_request
 from apps.common.errors import error_response
+from apps.common.http import client_ip
 from apps.identity import selectors, services
-from apps.identity.api import ACCESS_COOKIE, REFRESH_COOKIE, clear_auth_cookies, client_ip, set_auth_cookies
-from apps.identity.forms import InvitationAcceptForm, LoginForm
-from apps.identity.tokens import access_token_session
+from apps.identity.api import ACCESS_COOKIE, REFRESH_COOKIE, clear_auth_cookies, set_auth_cookies
+from apps.identity.forms import EmailVerifyForm, InvitationAcceptForm, LoginForm, VerificationResendForm
+from apps.identity.tokens import access_token_presented
+from apps.identity.verification import verification_token_user
 
 DEFAULT_NEXT = "/projects/"
 
@@ -58,6 +61,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
             tenant_id=tenant_id,
             ip=client_ip(request),
         )
+        pair = services.token_pair_issue(membership=membership)
     except services.LoginThrottled as exc:
         response = render(request, "identity/login.html", {**context, "form": form, "error": exc.message}, status=429)
         response["Retry-After"] = str(exc.retry_after)
@@ -65,7 +69,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
     except services.InvalidCredentials as exc:
         return render(request, "identity/login.html", {**context, "form": form, "error": exc.message}, status=401)
     response = HttpResponseRedirect(next_url)
-    set_auth_cookies(response, services.token_pair_issue(membership=membership))
+    set_auth_cookies(response, pair)
     return response
 
 
@@ -100,10 +104,12 @@ def session_resume_view(request: HttpRequest) -> HttpResponse:
 def logout_view(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return render(request, "identity/logout.html")
-    session = access_token_session(request.COOKIES.get(ACCESS_COOKIE, ""))
-    if session is not None:
-        user_id, session_id = session
-        services.session_revoke(family=session_id, user_id=user_id)
+    presented = access_token_presented(request.COOKIES.get(ACCESS_COOKIE, ""))
+    if presented is not None:
+        # The cookie itself stops working now (revoked-jti), not when it expires, and so does its session.
+        services.access_token_revoke(jti=presented.jti, expires_at=presented.expires_at)
+        if presented.session_id:
+            services.session_revoke(family=presented.session_id, user_id=presented.user_id)
     response = HttpResponseRedirect("/login")
     clear_auth_cookies(response)
     return response
@@ -115,7 +121,12 @@ def invitation_view(request: HttpRequest, token: str) -> HttpResponse:
     invitation = selectors.invitation_get_pending(raw_token=token)
     if invitation is None:
         return render(request, "identity/invitation.html", {"invitation": None}, status=404)
-    context = {"invitation": invitation, "is_new_user": not selectors.user_exists(email=invitation.email)}
+    account = selectors.user_get_by_email(email=invitation.email)
+    context = {
+        "invitation": invitation,
+        "is_new_user": account is None,
+        "needs_verification": account is not None and not account.email_verified,
+    }
     if request.method == "GET":
         return render(request, "identity/invitation.html", {**context, "form": InvitationAcceptForm()})
     form = InvitationAcceptForm(request.POST)
@@ -123,12 +134,65 @@ def invitation_view(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "identity/invitation.html", {**context, "form": form}, status=400)
     try:
         services.invitation_accept(
-            raw_token=token, password=form.cleaned_data["password"] or None, full_name=form.cleaned_data["full_name"]
+            raw_token=token,
+            password=form.cleaned_data["password"] or None,
+            full_name=form.cleaned_data["full_name"],
+            ip=client_ip(request),
+        )
+    except services.IdentityError as exc:
+        for message in exc.extra.get("fields", {}).get("password", []):
+            form.add_error("password", message)
+        if not form.errors or exc.code != "validation_error":
+            form.add_error(None, exc.message)
+        response = render(request, "identity/invitation.html", {**context, "form": form}, status=exc.status)
+        if isinstance(exc, services.LoginThrottled):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
+    return HttpResponseRedirect(f"/login?{urlencode({'email': invitation.email, 'joined': 1})}")
+
+
+@ensure_csrf_cookie
+@require_http_methods(["GET", "POST"])
+def verification_view(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in the verification mail: the mailbox's owner sets the account's password here."""
+    user = verification_token_user(token=token)
+    if user is None:
+        return render(
+            request, "identity/verify_email.html", {"user": None, "resend_form": VerificationResendForm()}, status=404
+        )
+    context = {"user": user}
+    if request.method == "GET":
+        form = EmailVerifyForm(initial={"full_name": user.full_name})
+        return render(request, "identity/verify_email.html", {**context, "form": form})
+    form = EmailVerifyForm(request.POST)
+    if not form.is_valid():
+        return render(request, "identity/verify_email.html", {**context, "form": form}, status=400)
+    try:
+        verified = services.email_verify(
+            token=token, password=form.cleaned_data["password"], full_name=form.cleaned_data["full_name"]
         )
     except services.IdentityError as exc:
         for message in exc.extra.get("fields", {}).get("password", []):
             form.add_error("password", message)
         if not form.errors:
             form.add_error(None, exc.message)
-        return render(request, "identity/invitation.html", {**context, "form": form}, status=exc.status)
-    return HttpResponseRedirect(f"/login?email={invitation.email}&joined=1")
+        return render(request, "identity/verify_email.html", {**context, "form": form}, status=exc.status)
+    sign_in = [
+        (organization, f"{settings.TENANT_URL_TEMPLATE.format(slug=organization.slug).rstrip('/')}/login")
+        for organization in selectors.organizations_of(user=verified)
+    ]
+    response = render(request, "identity/verify_email.html", {"verified": verified, "sign_in": sign_in})
+    clear_auth_cookies(response)  # whatever session this browser had on this host ended with the others
+    return response
+
+
+@ensure_csrf_cookie
+@require_http_methods(["GET", "POST"])
+def verification_resend_view(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return render(request, "identity/verify_email.html", {"user": None, "resend_form": VerificationResendForm()})
+    form = VerificationResendForm(request.POST)
+    if not form.is_valid():
+        return render(request, "identity/verify_email.html", {"user": None, "resend_form": form}, status=400)
+    services.email_verification_resend(email=form.cleaned_data["email"])
+    return render(request, "identity/verify_email.html", {"user": None, "resent": True})

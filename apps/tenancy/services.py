@@ -51,8 +51,12 @@ class IdentityUnavailable(TenancyError):
     code = "identity_unavailable"
 
 
-def _owner_create(*, tenant: Tenant, email: str, password: str, full_name: str) -> str:
-    """The tenant's owner, through identity's internal endpoint; returns the user id."""
+def _owner_create(*, tenant: Tenant, email: str, password: str, full_name: str, email_verified: bool = False) -> str:
+    """The tenant's owner, through identity's internal endpoint; returns the user id.
+
+    "" when the address already had an account: identity then offers it the ownership by mail
+    instead, and the signer's answer must not differ (docs/identity.md, signup).
+    """
     url = f"{settings.SERVICE_URLS['identity'].rstrip('/')}/internal/tenant-owners"
     body = {
         "tenant_id": str(tenant.id),
@@ -60,6 +64,7 @@ def _owner_create(*, tenant: Tenant, email: str, password: str, full_name: str) 
         "email": email,
         "password": password,
         "full_name": full_name,
+        "email_verified": email_verified,
     }
     try:
         response = httpx.post(
@@ -71,7 +76,7 @@ def _owner_create(*, tenant: Tenant, email: str, password: str, full_name: str) 
     except httpx.HTTPError as exc:
         raise IdentityUnavailable(f"The identity service did not answer: {type(exc).__name__}") from exc
     if response.status_code == 201:
-        return str(response.json()["user_id"])
+        return str(response.json().get("user_id") or "")
     try:
         error = response.json()["error"]
     except (ValueError, KeyError, TypeError):
@@ -116,6 +121,7 @@ def tenant_signup(
     owner_password: str,
     isolation: str = Isolation.SCHEMA,
     owner_full_name: str = "",
+    owner_email_verified: bool = False,
     trace_id: str | None = None,
 ) -> Tenant:
     """A new tenant, its domain and its owner; its storage is requested from the projects service."""
@@ -148,7 +154,11 @@ def tenant_signup(
             )
             Domain.objects.create(domain=selectors.tenant_domain_name(slug=slug), tenant=tenant, is_primary=True)
             tenant.owner_user_id = _owner_create(
-                tenant=tenant, email=owner_email, password=owner_password, full_name=owner_full_name
+                tenant=tenant,
+                email=owner_email,
+                password=owner_password,
+                full_name=owner_full_name,
+                email_verified=owner_email_verified,
             )
             tenant.save(update_fields=["owner_user_id", "updated_at"])
             _provisioning_request(tenant=tenant, actor_id=tenant.owner_user_id, trace_id=trace_id)

@@ -51,6 +51,21 @@ JWT_AUDIENCE = env_str("JWT_AUDIENCE", "kanban-platform")
 INTERNAL_API_TOKEN = env_secret("INTERNAL_API_TOKEN", dev_default="dev-internal-token", debug=DEBUG)
 
 
+# The gateway's address(es): only from these is X-Forwarded-For believed (apps/common/http.py).
+TRUSTED_PROXY_IPS = env_list("TRUSTED_PROXY_IPS", ["127.0.0.1", "::1"])
+
+# Mail: Django's SMTP backend to EMAIL_HOST:EMAIL_PORT (in development the launcher's aiosmtpd
+# catcher, platform/mailcatcher.py; in production the operator's relay).
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "127.0.0.1")
+EMAIL_PORT = env_int("EMAIL_PORT", 1025)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Kanban <no-reply@localhost>")
+
+
 def database_for(service: str, *, engine: str = "django.db.backends.postgresql") -> dict:
     """The service's own PostgreSQL database, as a DATABASES entry."""
     url = env_str("DATABASE_URL", f"{POSTGRES_URL}/{DB_NAME_PREFIX}{service}")

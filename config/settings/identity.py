@@ -42,6 +42,7 @@ REST_FRAMEWORK, SPECTACULAR_SETTINGS = drf_settings("Identity")
 # The identity service's own pieces below; only it needs them.
 
 REST_FRAMEWORK["EXCEPTION_HANDLER"] = "apps.identity.api.exception_handler"
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "apps.identity.openapi.IdentitySchema"
 
 # Tokens (CONTRACT.md). Refresh tokens carry their own audience so no access-token verifier accepts one.
 JWT_REFRESH_AUDIENCE = env_str("JWT_REFRESH_AUDIENCE", "kanban-identity-refresh")
@@ -73,13 +74,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "apps.identity.passwords.NotOnlyWhitespaceValidator"},
 ]
 
-# Invitations: mail goes to the console in development.
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Kanban <no-reply@localhost>")
+# Links in mail. Mail itself goes through the SMTP settings in base.py.
+APEX_URL = env_str("APEX_URL", "http://localhost:8000")
 TENANT_URL_TEMPLATE = env_str("TENANT_URL_TEMPLATE", "http://{slug}.localhost:8000")
 INVITATION_LIFETIME = timedelta(days=env_int("INVITATION_LIFETIME_DAYS", 7))
+# Email verification (apps/identity/verification.py): how long a link works; resends per account.
+EMAIL_VERIFICATION_LIFETIME = timedelta(hours=env_int("EMAIL_VERIFICATION_LIFETIME_HOURS", 48))
+VERIFICATION_MAIL_INTERVAL = env_int("VERIFICATION_MAIL_INTERVAL_SECONDS", 60)
 # Lets scripts and e2e tests accept an invitation without reading mail; off in production.
 INVITATION_LINK_IN_RESPONSE = env_bool("INVITATION_LINK_IN_RESPONSE", DEBUG)
 

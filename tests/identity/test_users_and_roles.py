@@ -70,14 +70,18 @@ def test_invitation_is_mailed_and_a_new_person_joins_with_a_password(
     assert_error(_accept(client, {"token": token, "password": "a-fine-new-password"}), 400, "invitation_invalid")
 
 
-def test_an_existing_user_joins_without_a_new_password(
+def test_an_existing_user_joins_by_signing_in_not_by_knowing_the_link(
     client: Client, org, owner, owner_access, make_org, make_member
 ) -> None:
     make_member(make_org("globex"), "dev@globex.test")
     response = _invite(client, org, owner_access, "dev@globex.test")
     token = response.json()["accept_url"].rsplit("/", 1)[1]
 
-    assert _accept(client, {"token": token}).status_code == 201
+    assert_error(_accept(client, {"token": token}), 401, "sign_in_required")
+    assert_error(_accept(client, {"token": token, "password": "a-guess-at-it-1"}), 401, "invalid_credentials")
+    assert not Membership.objects.filter(organization=org, user__email="dev@globex.test").exists()
+    assert _accept(client, {"token": token, "password": PASSWORD}).status_code == 201
+    assert Membership.objects.filter(organization=org, user__email="dev@globex.test").exists()
     assert obtain(client, org, "dev@globex.test", PASSWORD).status_code == 200
 
 
@@ -204,11 +208,33 @@ def test_editing_roles_needs_manage_roles(client: Client, org, owner, make_membe
     assert_error(response, 403, "forbidden")
 
 
-def test_revoked_membership_is_refused_although_the_token_lives(
-    client: Client, org, owner, owner_access, make_member
-) -> None:
+def test_a_removed_members_access_token_is_revoked(client: Client, org, owner, owner_access, make_member) -> None:
     make_member(org, "admin@acme.test", role="admin")
     admin_access = obtain(client, org, "admin@acme.test").json()["access"]
     client.delete(f"/api/users/{User.objects.get(email='admin@acme.test').pk}", **bearer(org, owner_access))
 
+    assert_error(client.get("/api/users", **bearer(org, admin_access)), 401, "token_revoked")
+
+
+def test_revoked_membership_is_refused_although_the_token_lives(
+    client: Client, org, owner, owner_access, make_member, settings
+) -> None:
+    """Defense in depth: with the revocation store unreachable, rights still come fresh from the database."""
+    make_member(org, "admin@acme.test", role="admin")
+    admin_access = obtain(client, org, "admin@acme.test").json()["access"]
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    client.delete(f"/api/users/{User.objects.get(email='admin@acme.test').pk}", **bearer(org, owner_access))
+
     assert_error(client.get("/api/users", **bearer(org, admin_access)), 403, "not_a_member")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/users/%C2%B2", "/api/users/1%00", "/api/users/99999999999999999999999", "/api/roles/ad%00min"],
+)
+def test_odd_ids_in_paths_are_a_json_404(client: Client, org, owner, owner_access, path: str) -> None:
+    for method in (client.patch, client.delete):
+        response = method(path, {"role": "member"}, content_type="application/json", **bearer(org, owner_access))
+        if response.status_code == 405:
+            continue
+        assert_error(response, 404, "not_found")

@@ -31,6 +31,7 @@ class Command(BaseCommand):
                     owner_email=DEMO_OWNER_EMAIL,
                     owner_password=DEMO_OWNER_PASSWORD,
                     owner_full_name="Demo Owner",
+                    owner_email_verified=True,  # the documented demo login needs no mailbox
                 )
             except services.TenancyError as exc:
                 raise CommandError(f"demo tenant not created: {exc.message}") from exc
