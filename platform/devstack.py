@@ -307,6 +307,9 @@ def stack_env(
         # Every process sends mail to the launcher's SMTP server ([process.mail]); `make mail` reads it.
         EMAIL_HOST="127.0.0.1",
         EMAIL_PORT=str(port_base + MAIL_PORT_OFFSET),
+        # Links in mail point at this stack's gateway, not at a `make up` on 8000.
+        APEX_URL=f"http://localhost:{port_base}",
+        TENANT_URL_TEMPLATE=f"http://{{slug}}.localhost:{port_base}",
         PYTHONUNBUFFERED="1",
         PATH=venv_bin + os.pathsep + base_env.get("PATH", ""),
     )

@@ -97,6 +97,11 @@ def test_stack_env_derives_ports_and_keeps_a_second_stack_apart(devstack: Module
     assert second["BROKER_URL"] == "redis://127.0.0.1:6379/8"  # its Celery queues are its own
     assert second["EVENTS_BROKER_URL"] == urls.broker
     assert second["GATEWAY_REDIS_PREFIX"] != first["GATEWAY_REDIS_PREFIX"]
+    # Links in mail lead to the stack that sent them.
+    assert first["APEX_URL"] == "http://localhost:8000"
+    assert second["APEX_URL"] == "http://localhost:18000"
+    assert second["TENANT_URL_TEMPLATE"].format(slug="acme") == "http://acme.localhost:18000"
+    assert second["EMAIL_PORT"] == "18009"
 
 
 def test_processes_whose_code_is_missing_are_skipped_with_the_reason(devstack: ModuleType) -> None:
