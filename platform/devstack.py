@@ -150,6 +150,7 @@ class ProcessSpec:
     settings: str | None = None
     requires_module: tuple[str, ...] = ()
     requires_command: str | None = None
+    env: tuple[tuple[str, str], ...] = ()  # this process's own variables (its pool size, ...)
 
     def argv(self, *, host: str, port_base: int, data_dir: str) -> list[str]:
         port = "" if self.port is None else str(port_base + self.port)
@@ -173,6 +174,7 @@ def processes_load(path: Path = PROCESSES_FILE) -> list[ProcessSpec]:
                 settings=entry.get("settings"),
                 requires_module=tuple(entry.get("requires_module", ())),
                 requires_command=entry.get("requires_command"),
+                env=tuple((str(key), str(value)) for key, value in entry.get("env", {}).items()),
             )
         )
     return specs
@@ -302,6 +304,7 @@ def stack_env(
         env["BROKER_URL"] = with_redis_db(urls.redis, redis_db + 1)
     for offset, service in enumerate(("identity", "tenancy", "projects", "shortener", "analytics"), start=1):
         env[f"{service.upper()}_URL"] = f"http://127.0.0.1:{port_base + offset}"
+    env["PROJECTS_WS_URL"] = f"http://127.0.0.1:{port_base + 6}"  # the projects service's WebSockets
     env.pop("DATABASE_URL", None)  # one URL for all services would put them in one database
     return env
 
@@ -866,7 +869,7 @@ def command_up(args: argparse.Namespace) -> int:
 
         watch = Stopwatch()
         for spec in runnable:
-            spec_env = service_env(env, spec.settings) if spec.settings else dict(env)
+            spec_env = {**(service_env(env, spec.settings) if spec.settings else env), **dict(spec.env)}
             argv = spec.argv(host="127.0.0.1", port_base=args.port_base, data_dir=str(data_dir))
             supervisor.spawn(spec.name, argv, env=spec_env)
         say(f"started {len(runnable)} processes; waiting for the gateway's /healthz")

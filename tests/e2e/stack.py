@@ -25,7 +25,7 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parents[2]
 BOOT_TIMEOUT = 120
 STOP_TIMEOUT = 45
-PORTS_PER_STACK = 6  # gateway + five services
+PORTS_PER_STACK = 7  # gateway + five services + the projects service's WebSocket server
 
 
 @dataclass
