@@ -5,6 +5,7 @@ Real tenant databases; pg_stat_activity says which databases this process holds 
 
 import os
 import threading
+import time
 
 import pytest
 from django.db import connections
@@ -82,3 +83,19 @@ def test_pool_sizes_follow_the_process_setting() -> None:
     options = connections["default"].settings_dict["OPTIONS"]["pool"]
     assert options["max_size"] == int(os.environ.get("DB_POOL_MAX_SIZE", "4"))
     assert connections["default"].settings_dict["CONN_MAX_AGE"] == 0
+
+
+def test_an_idle_tenant_pool_closes_its_connections(new_tenant, settings) -> None:
+    settings.TENANT_DB_POOL_MAX_IDLE = 0.5
+    tenant = new_tenant(isolation="database")
+    with tenant_context(tenant):
+        assert Project.objects.count() == 0
+    connections[_alias(tenant)].close()  # back to the pool, as at the end of a request
+    assert _open_tenant_databases([tenant]) == {tenant.database_name}
+
+    deadline = time.monotonic() + 10
+    while _open_tenant_databases([tenant]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    assert _open_tenant_databases([tenant]) == set()
+    assert _alias(tenant) in tenant_pools  # the pool stays, empty, ready for the next request
