@@ -7,17 +7,23 @@ connections than the budget, so one busy service cannot take the others' connect
 
 Where the exhaustion surfaces, and who turns it into the 503:
 - a Django or DRF view: `DatabasePoolMiddleware.process_exception` (in base MIDDLEWARE);
-- a Ninja view: `ninja_pool_exhausted`, registered by `apps.common.ninja.platform_api`;
+- a Ninja view: the handler `ninja_install` registers, from `apps.common.ninja.platform_api`;
 - a middleware's own query (the projects tenant lookup): that middleware calls `busy_response`.
 """
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+import psycopg
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from psycopg_pool import PoolTimeout, TooManyRequests
 
 from apps.common.errors import error_response
+
+if TYPE_CHECKING:
+    from ninja import NinjaAPI
 
 EXHAUSTED = (PoolTimeout, TooManyRequests)
 
@@ -58,9 +64,18 @@ class DatabasePoolMiddleware:
         return busy_response(request) if pool_exhausted(exception) else None
 
 
-def ninja_pool_exhausted(request: HttpRequest, exc: Exception) -> HttpResponse:
-    """A Ninja exception handler for database errors: the 503 for an empty pool; anything else
-    goes on to Django's handling, as if no handler were registered."""
-    if pool_exhausted(exc):
-        return busy_response(request)
-    raise exc
+def ninja_install(api: "NinjaAPI") -> None:
+    """Registers the 503 for an empty pool on a NinjaAPI. Every other database error goes to the
+    API's handler for Exception (looked up when it happens, so one registered later counts), as if
+    this one were not there."""
+
+    def database_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+        if pool_exhausted(exc):
+            return busy_response(request)
+        fallback = api._exception_handlers.get(Exception)  # Ninja has no public lookup by class
+        if fallback is None:
+            raise exc
+        return fallback(request, exc)
+
+    for error in (DatabaseError, psycopg.Error):
+        api.add_exception_handler(error, database_error)

@@ -1,12 +1,10 @@
 """A NinjaAPI that answers every error in the platform's error shape."""
 
-import psycopg
-from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from apps.common.dbpool import ninja_pool_exhausted
+from apps.common import dbpool
 from apps.common.errors import error_body
 
 
@@ -45,7 +43,5 @@ def platform_api(*, title: str, version: str = "1.0.0", **kwargs: object) -> Nin
         body = error_body(code, str(exc), request_id=getattr(request, "request_id", None))
         return _respond(api, request, exc.status_code, body)
 
-    # An empty connection pool is a 503 `service_busy` (apps/common/dbpool.py); other database errors go on.
-    for database_error in (DatabaseError, psycopg.Error):
-        api.add_exception_handler(database_error, ninja_pool_exhausted)
+    dbpool.ninja_install(api)  # an empty connection pool is a 503 `service_busy`
     return api
