@@ -34,6 +34,7 @@ os.environ["REDIS_URL"] = REDIS_URL
 os.environ["DJANGO_DEBUG"] = "0"
 os.environ.setdefault("DJANGO_SECRET_KEY", "bench-secret-key")
 os.environ.setdefault("TENANT_DB_PASSWORD_SECRET", "bench-tenant-secret")
+os.environ.setdefault("INTERNAL_API_TOKEN", "bench-internal-token")  # required with DEBUG off
 
 
 def free_port() -> int:

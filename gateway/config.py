@@ -22,6 +22,7 @@ class GatewaySettings(BaseSettings):
     identity_url: str = Field("http://127.0.0.1:8001", validation_alias=_env("IDENTITY_URL"))
     tenancy_url: str = Field("http://127.0.0.1:8002", validation_alias=_env("TENANCY_URL"))
     projects_url: str = Field("http://127.0.0.1:8003", validation_alias=_env("PROJECTS_URL"))
+    projects_ws_url: str = Field("http://127.0.0.1:8006", validation_alias=_env("PROJECTS_WS_URL"))
     shortener_url: str = Field("http://127.0.0.1:8004", validation_alias=_env("SHORTENER_URL"))
     analytics_url: str = Field("http://127.0.0.1:8005", validation_alias=_env("ANALYTICS_URL"))
 

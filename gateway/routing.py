@@ -31,7 +31,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/tasks", "projects"),
     Route("/projects", "projects", page=True),
     Route("/boards", "projects", page=True),
-    Route("/ws", "projects"),
+    Route("/ws", "projects_ws"),  # the projects service's WebSockets run on their own ASGI process
     Route("/static", "projects"),
     Route("/api/links", "shortener"),
     Route("/s", "shortener"),

@@ -98,6 +98,7 @@ def app_base(settings: str | None) -> dict:
 
 def process_service(spec: ProcessSpec) -> dict:
     service = app_base(spec.settings)
+    service["environment"].update(dict(spec.env))
     service["command"] = spec.argv(host="0.0.0.0", port_base=PORT_BASE, data_dir=DATA_DIR)  # noqa: S104
     if spec.port is not None:
         port = PORT_BASE + spec.port
@@ -125,7 +126,7 @@ def process_service(spec: ProcessSpec) -> dict:
     return service
 
 
-SERVICE_NAMES = ("identity", "tenancy", "projects", "shortener", "analytics")
+SERVICE_NAMES = ("identity", "tenancy", "projects", "projects-ws", "shortener", "analytics")
 
 
 def compose_document() -> dict:

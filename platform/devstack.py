@@ -155,6 +155,7 @@ class ProcessSpec:
     requires_setting: str | None = None
     # The launcher's own stand-in for a server that docker-compose takes from an image (the mail catcher).
     dev_only: bool = False
+    env: tuple[tuple[str, str], ...] = ()  # this process's own variables (its pool size, ...)
 
     def argv(self, *, host: str, port_base: int, data_dir: str) -> list[str]:
         port = "" if self.port is None else str(port_base + self.port)
@@ -180,6 +181,7 @@ def processes_load(path: Path = PROCESSES_FILE) -> list[ProcessSpec]:
                 requires_command=entry.get("requires_command"),
                 requires_setting=entry.get("requires_setting"),
                 dev_only=bool(entry.get("dev_only", False)),
+                env=tuple((str(key), str(value)) for key, value in entry.get("env", {}).items()),
             )
         )
     return specs
@@ -322,6 +324,7 @@ def stack_env(
         env["BROKER_URL"] = with_redis_db(urls.redis, redis_db + 1)
     for offset, service in enumerate(("identity", "tenancy", "projects", "shortener", "analytics"), start=1):
         env[f"{service.upper()}_URL"] = f"http://127.0.0.1:{port_base + offset}"
+    env["PROJECTS_WS_URL"] = f"http://127.0.0.1:{port_base + 6}"  # the projects service's WebSockets
     env.pop("DATABASE_URL", None)  # one URL for all services would put them in one database
     return env
 
@@ -979,7 +982,7 @@ def command_up(args: argparse.Namespace) -> int:
         watch = Stopwatch()
         restart = RestartPolicy()
         for spec in runnable:
-            spec_env = service_env(env, spec.settings) if spec.settings else dict(env)
+            spec_env = {**(service_env(env, spec.settings) if spec.settings else env), **dict(spec.env)}
             argv = spec.argv(host="127.0.0.1", port_base=args.port_base, data_dir=str(data_dir))
             supervisor.spawn(spec.name, argv, env=spec_env, restart=restart)
         say(f"started {len(runnable)} processes; waiting for the gateway's /healthz")

@@ -4,6 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from apps.common import dbpool
 from apps.common.errors import error_body
 
 
@@ -42,4 +43,5 @@ def platform_api(*, title: str, version: str = "1.0.0", **kwargs: object) -> Nin
         body = error_body(code, str(exc), request_id=getattr(request, "request_id", None))
         return _respond(api, request, exc.status_code, body)
 
+    dbpool.ninja_install(api)  # an empty connection pool is a 503 `service_busy`
     return api

@@ -6,6 +6,7 @@ version back in `If-Match` or as `version` in the body, and answer 409 when it i
 """
 
 import datetime as dt
+import json
 
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django_tenants.utils import get_public_schema_name
@@ -382,8 +383,15 @@ def create_board(request: HttpRequest, project_id: int, payload: BoardIn) -> Sta
 
 
 @router.get("/boards/{int:board_id}", response=BoardOut)
-def get_board(request: HttpRequest, board_id: int, filters: Query[TaskFiltersIn]) -> dict:
-    return selectors.board_get(caller=_claims(request), board_id=board_id, filters=filters.to_filters())
+def get_board(request: HttpRequest, board_id: int, filters: Query[TaskFiltersIn]) -> HttpResponse:
+    # The hottest read of the platform: its JSON comes built (by PostgreSQL when unfiltered), not
+    # re-validated card by card by Ninja; tests/projects/test_api.py checks the body against BoardOut.
+    task_filters = filters.to_filters()
+    if task_filters.active:
+        body = json.dumps(selectors.board_get(caller=_claims(request), board_id=board_id, filters=task_filters))
+    else:
+        body = selectors.board_json(caller=_claims(request), board_id=board_id)
+    return HttpResponse(body, content_type="application/json")
 
 
 @router.get("/boards/{int:board_id}/columns", response=list[ColumnOut])

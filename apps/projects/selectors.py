@@ -3,11 +3,14 @@ number of cards (tests assert it), and returns plain dicts ready for JSON or tem
 """
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from markdown_it import MarkdownIt
 
+from apps.projects.db import tenant_connection
 from apps.projects.errors import InvalidInput, NotFound
 from apps.projects.models import (
     Activity,
@@ -77,8 +80,8 @@ class TaskFilters:
         return any(value not in (None, "") for value in vars(self).values())
 
 
-def _card(row: dict, subtasks: dict[int, tuple[int, int]], comments: dict[int, int]) -> dict:
-    total, done = subtasks.get(row["id"], (0, 0))
+def _card(row: dict) -> dict:
+    """A card from a task row annotated by `_with_counts`."""
     return {
         "id": row["id"],
         "key": row["key"],
@@ -91,31 +94,33 @@ def _card(row: dict, subtasks: dict[int, tuple[int, int]], comments: dict[int, i
         "due_date": row["due_date"].isoformat() if row["due_date"] else None,
         "estimate_minutes": row["estimate_minutes"],
         "version": row["version"],
-        "subtasks_total": total,
-        "subtasks_done": done,
-        "comment_count": comments.get(row["id"], 0),
+        "subtasks_total": row["subtasks_total"],
+        "subtasks_done": row["subtasks_done"],
+        "comment_count": row["comment_count"],
     }
 
 
-def _subtask_counts(**task_filter: object) -> dict[int, tuple[int, int]]:
-    rows = (
-        Subtask.objects.filter(**task_filter)
-        .values("task_id")
-        .annotate(total=Count("id"), done=Count("id", filter=Q(done=True)))
-        .values_list("task_id", "total", "done")
+def _count_per_task(queryset: QuerySet) -> Coalesce:
+    """How many rows of `queryset` belong to the outer task: a correlated subquery, so a page
+    of cards costs one query, not one per card or per part."""
+    counted = queryset.filter(task_id=OuterRef("pk")).order_by().values("task_id").annotate(n=Count("id")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def _with_counts(tasks: QuerySet) -> QuerySet:
+    return tasks.annotate(
+        subtasks_total=_count_per_task(Subtask.objects.all()),
+        subtasks_done=_count_per_task(Subtask.objects.filter(done=True)),
+        comment_count=_count_per_task(Comment.objects.all()),
     )
-    return {task_id: (total, done) for task_id, total, done in rows}
 
 
-def _comment_counts(**task_filter: object) -> dict[int, int]:
-    rows = Comment.objects.filter(**task_filter).values("task_id").annotate(n=Count("id")).values_list("task_id", "n")
-    return dict(rows)
+CARD_VALUES = (*CARD_FIELDS, "subtasks_total", "subtasks_done", "comment_count")
 
 
 def task_card(task: Task) -> dict:
     """One card, as the board shows it (for live updates after a write)."""
-    row = {name: getattr(task, name) for name in CARD_FIELDS}
-    return _card(row, _subtask_counts(task_id=task.id), _comment_counts(task_id=task.id))
+    return _card(_with_counts(Task.objects.filter(pk=task.pk)).values(*CARD_VALUES).get())
 
 
 def comment_out(comment: Comment) -> dict:
@@ -185,14 +190,16 @@ def project_members(*, caller: Caller, project_id: int) -> list[dict]:
 
 
 def board_get(*, caller: Caller, board_id: int, filters: TaskFilters | None = None) -> dict:
-    """A whole board: columns in order, each with its cards in order. Seven queries."""
+    """A whole board: columns in order, each with its cards in order. Four queries (five filtered)."""
     board = (
         Board.objects.filter(pk=board_id).values("id", "name", "project_id", "project__key", "project__name").first()
     )
     if board is None:
         raise NotFound("No such board")
     members = list(
-        ProjectMember.objects.filter(project_id=board["project_id"]).values("user_id", "role", "display_name")
+        ProjectMember.objects.filter(project_id=board["project_id"])
+        .order_by("id")
+        .values("user_id", "role", "display_name")
     )
     role = next((member["role"] for member in members if member["user_id"] == caller.user_id), None)
     actions = actions_for_role(caller, role)
@@ -205,12 +212,10 @@ def board_get(*, caller: Caller, board_id: int, filters: TaskFilters | None = No
     tasks = Task.objects.filter(board_id=board_id)
     if filters is not None:
         tasks = filters.apply(tasks)
-    rows = tasks.order_by("column_id", "rank", "id").values(*CARD_FIELDS, "due_date")
-    subtasks = _subtask_counts(task__board_id=board_id)
-    comments = _comment_counts(task__board_id=board_id)
+    rows = _with_counts(tasks).order_by("column_id", "rank", "id").values(*CARD_VALUES)
     by_column: dict[int, list[dict]] = {column["id"]: [] for column in columns}
     for row in rows:
-        by_column[row["column_id"]].append(_card(row, subtasks, comments))
+        by_column[row["column_id"]].append(_card(row))
     counts = (
         dict(
             Task.objects.filter(board_id=board_id)
@@ -232,6 +237,55 @@ def board_get(*, caller: Caller, board_id: int, filters: TaskFilters | None = No
         "members": members,
         "actions": sorted(actions),
     }
+
+
+# The whole unfiltered board as JSON text, built by PostgreSQL in one statement: what `board_get`
+# returns, without compiling four ORM queries and building a dict per card in Python (the board
+# read was two thirds ORM and serialization; docs/benchmarks.md). Keep the two in step:
+# tests/projects/test_api.py compares them on the same board.
+_BOARD_JSON_SQL = """
+SELECT b.id, b.name, p.id, p.key, p.name,
+  (SELECT m.role FROM projects_projectmember m WHERE m.project_id = b.project_id AND m.user_id = %(user_id)s),
+  (SELECT coalesce(json_agg(json_build_object(
+            'user_id', m.user_id, 'role', m.role, 'display_name', m.display_name) ORDER BY m.id), '[]')
+     FROM projects_projectmember m WHERE m.project_id = b.project_id)::text,
+  (SELECT coalesce(json_agg(json_build_object(
+            'id', c.id, 'name', c.name, 'position', c.position, 'wip_limit', c.wip_limit,
+            'category', c.category, 'version', c.version, 'task_count', cards.n, 'tasks', cards.tasks)
+            ORDER BY c.position, c.id), '[]')
+     FROM projects_column c
+     CROSS JOIN LATERAL (
+       SELECT count(*) AS n, coalesce(json_agg(json_build_object(
+                'id', t.id, 'key', t.key, 'title', t.title, 'column', t.column_id, 'rank', t.rank,
+                'assignees', t.assignees, 'labels', t.labels, 'priority', t.priority,
+                'due_date', t.due_date, 'estimate_minutes', t.estimate_minutes, 'version', t.version,
+                'subtasks_total', (SELECT count(*) FROM projects_subtask s WHERE s.task_id = t.id),
+                'subtasks_done', (SELECT count(*) FROM projects_subtask s WHERE s.task_id = t.id AND s.done),
+                'comment_count', (SELECT count(*) FROM projects_comment k WHERE k.task_id = t.id))
+                ORDER BY t.rank, t.id), '[]') AS tasks
+         FROM projects_task t WHERE t.column_id = c.id AND t.board_id = c.board_id
+     ) cards
+     WHERE c.board_id = b.id)::text
+FROM projects_board b JOIN projects_project p ON p.id = b.project_id
+WHERE b.id = %(board_id)s
+"""
+
+
+def board_json(*, caller: Caller, board_id: int) -> bytes:
+    """`board_get` without filters, as the JSON bytes of the API's answer. One query."""
+    with tenant_connection().cursor() as cursor:
+        cursor.execute(_BOARD_JSON_SQL, {"board_id": board_id, "user_id": caller.user_id})
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound("No such board")
+    board_id, name, project_id, project_key, project_name, role, members, columns = row
+    actions = actions_for_role(caller, role)
+    require(actions, READ, what="board")
+    head = json.dumps(
+        {"id": board_id, "name": name, "project": {"id": project_id, "key": project_key, "name": project_name}}
+    )
+    tail = f',"columns":{columns},"members":{members},"actions":{json.dumps(sorted(actions))}}}'
+    return (head[:-1] + tail).encode()
 
 
 def board_readable(*, caller: Caller, board_id: int) -> bool:
@@ -274,9 +328,8 @@ def task_list(
     if board_id is not None:
         tasks = tasks.filter(board_id=board_id)
     total = tasks.count()
-    rows = list(tasks.order_by("board_id", "column_id", "rank", "id").values(*CARD_FIELDS)[offset : offset + limit])
-    ids = [row["id"] for row in rows]
-    items = [_card(row, _subtask_counts(task_id__in=ids), _comment_counts(task_id__in=ids)) for row in rows]
+    rows = _with_counts(tasks).order_by("board_id", "column_id", "rank", "id").values(*CARD_VALUES)
+    items = [_card(row) for row in rows[offset : offset + limit]]
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
@@ -293,9 +346,12 @@ def task_get(*, caller: Caller, task_id: int) -> dict:
     worklogs = [worklog_out(worklog) for worklog in task.worklogs.order_by("day", "id")]
     activity = list(task.activities.order_by("created_at", "id").values("id", "actor_id", "verb", "data", "created_at"))
     card = _card(
-        {name: getattr(task, name) for name in CARD_FIELDS},
-        {task.id: (len(subtasks), sum(1 for subtask in subtasks if subtask["done"]))},
-        {task.id: len(comments)},
+        {
+            **{name: getattr(task, name) for name in CARD_FIELDS},
+            "subtasks_total": len(subtasks),
+            "subtasks_done": sum(1 for subtask in subtasks if subtask["done"]),
+            "comment_count": len(comments),
+        }
     )
     return {
         **card,

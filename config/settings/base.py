@@ -51,6 +51,48 @@ JWT_AUDIENCE = env_str("JWT_AUDIENCE", "kanban-platform")
 INTERNAL_API_TOKEN = env_secret("INTERNAL_API_TOKEN", dev_default="dev-internal-token", debug=DEBUG)
 
 
+# Connection pools (docs/benchmarks.md, "Connection budget"). Every process keeps one bounded
+# psycopg pool per database alias: at most DB_POOL_MAX_SIZE connections, sized to the process's
+# threads by platform/processes.toml (`db_pool`), so the sum over all processes is a budget that
+# stays below the server's max_connections. A request that finds the pool empty waits at most
+# DB_POOL_TIMEOUT seconds, then gets 503 `service_busy` (apps/common/dbpool.py) instead of a hang;
+# idle connections above DB_POOL_MIN_SIZE close after DB_POOL_MAX_IDLE seconds.
+# DB_POOL_MAX_SIZE=0 turns pooling off (one persistent connection per thread, DB_CONN_MAX_AGE).
+DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 4)
+DB_POOL_MIN_SIZE = env_int("DB_POOL_MIN_SIZE", 1)
+DB_POOL_TIMEOUT = env_float("DB_POOL_TIMEOUT", 5.0)
+DB_POOL_MAX_IDLE = env_float("DB_POOL_MAX_IDLE", 60.0)
+if DB_POOL_MAX_SIZE < 0 or DB_POOL_MIN_SIZE < 0:
+    raise ImproperlyConfigured("DB_POOL_MAX_SIZE and DB_POOL_MIN_SIZE must be 0 or more")
+# What a 503 `service_busy` tells the client to wait before retrying, in seconds.
+DB_POOL_RETRY_AFTER = env_int("DB_POOL_RETRY_AFTER", 1)
+if DB_POOL_TIMEOUT <= 0 or DB_POOL_MAX_IDLE <= 0:
+    raise ImproperlyConfigured("DB_POOL_TIMEOUT and DB_POOL_MAX_IDLE must be positive seconds")
+
+
+def pool_options(
+    *, max_size: int = DB_POOL_MAX_SIZE, min_size: int = DB_POOL_MIN_SIZE, max_idle: float = DB_POOL_MAX_IDLE
+) -> dict:
+    """OPTIONS["pool"] of a DATABASES entry: psycopg_pool.ConnectionPool's arguments."""
+    return {
+        "min_size": min(min_size, max_size),
+        "max_size": max_size,
+        "timeout": DB_POOL_TIMEOUT,
+        "max_idle": max_idle,
+        # Opening connections is the pool's only background work; one thread does it.
+        "num_workers": 1,
+    }
+
+
+def database_config(url: str, *, engine: str, pool: dict | None) -> dict:
+    """A DATABASES entry for `url`: pooled (CONN_MAX_AGE must then be 0), or persistent per thread."""
+    conn_max_age = 0 if pool else env_int("DB_CONN_MAX_AGE", 60)
+    config = dj_database_url.parse(url, conn_max_age=conn_max_age, conn_health_checks=True)
+    config["ENGINE"] = engine
+    if pool:
+        config.setdefault("OPTIONS", {})["pool"] = pool
+    return config
+
 # The gateway's address(es): only from these is X-Forwarded-For believed (apps/common/http.py).
 TRUSTED_PROXY_IPS = env_list("TRUSTED_PROXY_IPS", ["127.0.0.1", "::1"])
 
@@ -69,8 +111,7 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Kanban <no-reply@localhost>"
 def database_for(service: str, *, engine: str = "django.db.backends.postgresql") -> dict:
     """The service's own PostgreSQL database, as a DATABASES entry."""
     url = env_str("DATABASE_URL", f"{POSTGRES_URL}/{DB_NAME_PREFIX}{service}")
-    config = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True)
-    config["ENGINE"] = engine
+    config = database_config(url, engine=engine, pool=pool_options() if DB_POOL_MAX_SIZE else None)
     config["TEST"] = {"NAME": f"test_{config['NAME']}{TEST_DB_SUFFIX}"}
     return config
 
@@ -110,6 +151,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.common.middleware.RequestIdMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # An empty connection pool answers 503 `service_busy`, not 500 (apps/common/dbpool.py).
+    "apps.common.dbpool.DatabasePoolMiddleware",
 ]
 
 TEMPLATES = [

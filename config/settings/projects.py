@@ -6,7 +6,7 @@ board data in each tenant's schema (TENANT_APPS). Channels serves the live board
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_int, env_list, env_secret, env_str
+from config.env import env_float, env_int, env_list, env_secret, env_str
 from config.settings.base import *  # noqa: F403
 from config.settings.base import (
     BASE_DIR,
@@ -32,6 +32,11 @@ DATABASE_ROUTERS = [
     "django_tenants.routers.TenantSyncRouter",
 ]
 READINESS_CHECKS = ["database", "cache", "broker"]
+# django-tenants sets the search_path once per connection checkout and tenant switch (it forgets it
+# on close, rollback and set_tenant), not before every query: that halved the board's statements.
+TENANT_LIMIT_SET_CALLS = True
+# How long the request path may reuse an active tenant's registry row (apps/projects/tenants/selectors.py).
+TENANT_CACHE_SECONDS = env_float("TENANT_CACHE_SECONDS", 5.0)
 
 SHARED_APPS = [
     "django_tenants",
@@ -65,6 +70,15 @@ TENANT_DATABASE_SERVERS = {
 }
 # Each database-mode tenant's role password is derived from this secret and the role name.
 TENANT_DB_PASSWORD_SECRET = env_secret("TENANT_DB_PASSWORD_SECRET", dev_default="dev-tenant-db-secret", debug=DEBUG)
+# Each database-mode tenant's alias gets its own pool of at most TENANT_DB_POOL_MAX_SIZE connections
+# (never more than the process's DB_POOL_MAX_SIZE), emptied after TENANT_DB_POOL_MAX_IDLE idle seconds;
+# a process keeps at most TENANT_DB_POOLS_MAX such pools open (apps/projects/db.py). Keep that at
+# least the process's thread count. TENANT_DB_CONN_MAX_AGE applies only with pooling off.
+TENANT_DB_POOLS_MAX = env_int("TENANT_DB_POOLS_MAX", 4)
+TENANT_DB_POOL_MAX_SIZE = env_int("TENANT_DB_POOL_MAX_SIZE", 2)
+TENANT_DB_POOL_MAX_IDLE = env_float("TENANT_DB_POOL_MAX_IDLE", 30.0)
+if TENANT_DB_POOLS_MAX < 1 or TENANT_DB_POOL_MAX_SIZE < 1:
+    raise ImproperlyConfigured("TENANT_DB_POOLS_MAX and TENANT_DB_POOL_MAX_SIZE must be at least 1")
 TENANT_DB_CONN_MAX_AGE = env_int("TENANT_DB_CONN_MAX_AGE", 60)
 # A provisioning that failed for a reason that may pass (a server down, a template dropped) is tried
 # again after each of these delays in turn, then left `failed` (apps/projects/tenants/services.py).

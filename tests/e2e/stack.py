@@ -25,12 +25,12 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parents[2]
 BOOT_TIMEOUT = 120
 STOP_TIMEOUT = 45
-PORTS_PER_STACK = 6  # gateway + five services
+PORTS_PER_STACK = 7  # gateway + five services + the projects service's WebSocket server
 MAIL_PORT_OFFSET = 9  # the launcher's SMTP server ([process.mail] in platform/processes.toml)
 
 
 def stack_ports(port_base: int) -> list[int]:
-    """Every port a stack listens on: base..base+5 and the mail catcher's."""
+    """Every port a stack listens on: base..base+6 and the mail catcher's."""
     return [*range(port_base, port_base + PORTS_PER_STACK), port_base + MAIL_PORT_OFFSET]
 
 

@@ -38,7 +38,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "EVENTS_BROKER_URL": "",
     }
     with stack_run(
-        port_base=free_port_run(10),  # base..base+5 and the mail catcher at base+9
+        port_base=free_port_run(10),  # base..base+6 and the mail catcher at base+9
         db_prefix="",
         redis_db=0,
         data_dir=tmp_path_factory.mktemp("embedded-data"),

@@ -93,6 +93,7 @@ class Stack:
 
     def settings(self, **overrides: object) -> GatewaySettings:
         values: dict[str, object] = {f"{service}_url": url for service, url in self.urls.items()}
+        values["projects_ws_url"] = self.urls["projects"]  # one upstream answers the projects service's WebSockets too
         values.update(
             redis_url=REDIS_URL,
             redis_key_prefix=f"{RUN_PREFIX}-{uuid.uuid4().hex[:6]}",

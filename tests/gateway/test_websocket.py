@@ -98,7 +98,7 @@ def test_a_service_that_refuses_the_handshake_is_relayed(gateway: Gateway) -> No
 
 
 def test_a_down_service_refuses_the_websocket_with_503(make_gateway) -> None:
-    gateway = make_gateway(projects_url=closed_port_url())
+    gateway = make_gateway(projects_ws_url=closed_port_url())
 
     with pytest.raises(InvalidStatus) as refused:
         ws_connect(gateway, "/ws/boards/7/", token=gateway.stack.token())
@@ -106,4 +106,4 @@ def test_a_down_service_refuses_the_websocket_with_503(make_gateway) -> None:
     assert refused.value.response.status_code == 503
     error = json.loads(refused.value.response.body)["error"]
     assert error["code"] == "service_unavailable"
-    assert error["service"] == "projects"
+    assert error["service"] == "projects_ws"

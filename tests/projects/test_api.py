@@ -357,3 +357,64 @@ def test_cookie_authenticated_writes_need_the_csrf_token(api_board, as_member, t
         HTTP_X_CSRFTOKEN=browser.cookies["csrftoken"].value,
     )
     assert accepted.status_code == 201, accepted.content
+
+
+def test_the_board_json_built_by_postgresql_is_the_orm_board_in_the_api_shape(api_board, as_member) -> None:
+    import json
+
+    from apps.projects import selectors
+    from apps.projects.api import BoardOut
+    from tests.projects.conftest import make_caller
+
+    board_id = api_board["id"]
+    todo, doing = api_board["columns"][0]["id"], api_board["columns"][1]["id"]
+    first = as_member.post(
+        "/api/tasks",
+        {"board": board_id, "column": doing, "title": "Ünïcode \"quoted\" \\ <b>", "labels": ["bug", "ui"],
+         "assignees": ["user-member"], "due_date": "2030-12-31", "estimate_minutes": 90, "priority": "high"},
+    ).json()  # fmt: skip
+    as_member.post(f"/api/tasks/{first['id']}/subtasks", {"title": "one"})
+    done = as_member.post(f"/api/tasks/{first['id']}/subtasks", {"title": "two"}).json()
+    as_member.patch(f"/api/subtasks/{done['id']}", {"done": True})
+    as_member.post(f"/api/tasks/{first['id']}/comments", {"body": "looks good"})
+    for index in range(3):
+        as_member.post("/api/tasks", {"board": board_id, "column": todo, "title": f"T{index}"})
+
+    response = as_member.get(f"/api/boards/{board_id}")
+
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    body = json.loads(response.content)
+    BoardOut.model_validate(body)  # the documented shape, though Ninja does not re-validate this answer
+    caller = make_caller(as_member_tenant(as_member), "user-member", roles=("member",), permissions=MEMBER_PERMISSIONS)
+    orm_board = in_tenant(lambda: json.loads(json.dumps(selectors.board_get(caller=caller, board_id=board_id))))
+    assert body == orm_board
+    card = body["columns"][1]["tasks"][0]
+    assert (card["subtasks_total"], card["subtasks_done"], card["comment_count"]) == (2, 1, 1)
+    assert card["due_date"] == "2030-12-31" and card["labels"] == ["bug", "ui"]
+    assert [len(column["tasks"]) for column in body["columns"]] == [3, 1, 0]
+    assert [column["task_count"] for column in body["columns"]] == [3, 1, 0]
+
+
+def test_the_unfiltered_board_read_is_one_query_after_the_tenant_is_known(api_board, as_member) -> None:
+    for index in range(5):
+        as_member.post("/api/tasks", {"board": api_board["id"], "title": f"T{index}"})
+    as_member.get(f"/api/boards/{api_board['id']}")  # the tenant's registry row is remembered from here
+
+    with CaptureQueriesContext(connection) as queries:
+        assert as_member.get(f"/api/boards/{api_board['id']}").status_code == 200
+
+    statements = [query["sql"] for query in queries.captured_queries]
+    assert len(statements) == 2, statements  # the tenant's search_path, then the board
+    assert statements[0].startswith("SET search_path")
+
+
+def test_a_non_member_gets_404_for_the_board_json(api_board, tenant_a: TenantInfo) -> None:
+    stranger = ApiClient(tenant_a, "user-stranger", MEMBER_PERMISSIONS)
+
+    assert_error(stranger.get(f"/api/boards/{api_board['id']}"), 404)
+    assert_error(stranger.get("/api/boards/999999"), 404)
+
+
+def as_member_tenant(client: ApiClient) -> TenantInfo:
+    tenant_id = client.headers["HTTP_X_TENANT_ID"]
+    return TenantInfo(schema="proj_a", tenant_id=tenant_id, slug="")

@@ -16,7 +16,9 @@ import dj_database_url
 from django.conf import settings
 from django.db import connections
 
+from apps.projects.db import tenant_pools
 from apps.projects.tenants.models import Tenant
+from config.settings.base import pool_options
 
 TENANT_BACKEND = "django_tenants.postgresql_backend"
 
@@ -40,9 +42,15 @@ def server_url(placement: str) -> str:
         raise LookupError(f"No PostgreSQL server is registered for placement {placement!r}") from None
 
 
-def _alias_config(*, placement: str, database: str, user: str | None, password: str | None, max_age: int) -> dict:
-    config = dj_database_url.parse(f"{server_url(placement)}/{database}", conn_max_age=max_age, conn_health_checks=True)
+def _alias_config(
+    *, placement: str, database: str, user: str | None, password: str | None, max_age: int, pool: dict | None = None
+) -> dict:
+    config = dj_database_url.parse(
+        f"{server_url(placement)}/{database}", conn_max_age=0 if pool else max_age, conn_health_checks=True
+    )
     config["ENGINE"] = TENANT_BACKEND
+    if pool:
+        config.setdefault("OPTIONS", {})["pool"] = pool
     if user is not None:
         config["USER"] = user
         config["PASSWORD"] = password
@@ -59,18 +67,33 @@ def _alias_register(alias: str, config: dict) -> str:
 
 
 def tenant_alias(tenant: Tenant) -> str:
-    """The runtime alias of a database-mode tenant: its own least-privilege role."""
+    """The runtime alias of a database-mode tenant: its own least-privilege role, and its own small
+    pool among the process's capped set (apps/projects/db.py)."""
     alias = f"tenant_{tenant.tenant_id.hex}"
-    if alias in connections.settings:
-        return alias
-    config = _alias_config(
-        placement=tenant.placement,
-        database=tenant.database_name,
-        user=tenant.database_role,
-        password=database_role_password(role=tenant.database_role),
-        max_age=settings.TENANT_DB_CONN_MAX_AGE,
+    if alias not in connections.settings:
+        config = _alias_config(
+            placement=tenant.placement,
+            database=tenant.database_name,
+            user=tenant.database_role,
+            password=database_role_password(role=tenant.database_role),
+            max_age=settings.TENANT_DB_CONN_MAX_AGE,
+            pool=tenant_pool_options(),
+        )
+        _alias_register(alias, config)
+    if settings.DB_POOL_MAX_SIZE:
+        tenant_pools.touch(alias)
+    return alias
+
+
+def tenant_pool_options() -> dict | None:
+    """A tenant alias's pool: no bigger than the process's own, empty when idle."""
+    if not settings.DB_POOL_MAX_SIZE:
+        return None
+    return pool_options(
+        max_size=min(settings.TENANT_DB_POOL_MAX_SIZE, settings.DB_POOL_MAX_SIZE),
+        min_size=0,
+        max_idle=settings.TENANT_DB_POOL_MAX_IDLE,
     )
-    return _alias_register(alias, config)
 
 
 def tenant_admin_alias(tenant: Tenant) -> str:

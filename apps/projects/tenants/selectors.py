@@ -1,6 +1,7 @@
 """Reads of the tenant registry and of the tenant-app migration state."""
 
 import hashlib
+import time
 import uuid
 from functools import cache
 
@@ -22,6 +23,38 @@ def tenant_get(*, tenant_id: uuid.UUID | str) -> Tenant | None:
     except ValueError:
         return None
     return Tenant.objects.filter(tenant_id=tenant_uuid).first()
+
+
+# Active tenants by id, for the request path: (tenant, monotonic time it was read).
+_active_tenants: dict[uuid.UUID, tuple[Tenant, float]] = {}
+_ACTIVE_TENANTS_MAX = 10_000
+
+
+def tenant_get_for_request(*, tenant_id: uuid.UUID | str) -> Tenant | None:
+    """`tenant_get`, remembered for TENANT_CACHE_SECONDS once the tenant is active.
+
+    Every request of a tenant names it (X-Tenant-ID); reading the registry row each time was a
+    query (and a search_path switch) on every request. Only active tenants are remembered, so a
+    tenant whose provisioning finishes is served at once; a change to an active tenant's row (a
+    migration's schema version) is seen within TENANT_CACHE_SECONDS, as the gateway's own cache is.
+    """
+    try:
+        tenant_uuid = uuid.UUID(str(tenant_id))
+    except ValueError:
+        return None
+    ttl = settings.TENANT_CACHE_SECONDS
+    now = time.monotonic()
+    remembered = _active_tenants.get(tenant_uuid)
+    if remembered is not None and now - remembered[1] < ttl:
+        return remembered[0]
+    tenant = tenant_get(tenant_id=tenant_uuid)
+    if tenant is not None and tenant.status == ProvisioningStatus.ACTIVE and ttl > 0:
+        if len(_active_tenants) >= _ACTIVE_TENANTS_MAX:
+            _active_tenants.clear()
+        _active_tenants[tenant_uuid] = (tenant, now)
+    else:
+        _active_tenants.pop(tenant_uuid, None)
+    return tenant
 
 
 def tenant_get_for_host(*, host: str) -> Tenant | None:

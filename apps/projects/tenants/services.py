@@ -24,6 +24,7 @@ from django_tenants.clone import CloneSchema
 from django_tenants.utils import quote_schema_name, schema_exists
 from psycopg import sql
 
+from apps.projects.db import tenant_pools
 from apps.projects.tenants import selectors
 from apps.projects.tenants.cloning import CloneScript, UnsupportedTemplate, clone_script_build
 from apps.projects.tenants.context import (
@@ -512,6 +513,7 @@ def tenant_destroy(*, tenant: Tenant) -> None:
     if tenant.is_database_mode:
         for alias in (tenant_alias(tenant), tenant_admin_alias(tenant)):
             connections[alias].close()
+            tenant_pools.forget(alias)  # the database is dropped below: no pooled connection may stay
             connections.settings.pop(alias, None)
             settings.DATABASES.pop(alias, None)
         with _server_connect(tenant.placement) as server:
