@@ -12,9 +12,10 @@
   let socket = null;
   let retryDelay = 500;
 
+  // The CSRF cookie is HttpOnly (and named __Host-csrftoken in production): the page carries the token.
   function csrfToken() {
-    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
   }
 
   function goToLogin() {

@@ -1,0 +1,75 @@
+"""A urlconf with views that fail in every way, for the error-contract tests (identity's settings)."""
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import path
+from django.views.decorators.http import require_GET
+from ninja import Schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.common.ninja import Id, Text, platform_api
+from config.urls.common import handler400, handler403, handler404, handler500
+from config.urls.common import urlpatterns as common_urls
+
+__all__ = ["handler400", "handler403", "handler404", "handler500", "urlpatterns"]
+
+
+class Item(Schema):
+    name: Text
+    parent: Id | None = None
+
+
+api = platform_api(title="Errors", urls_namespace="errors-api")
+
+
+@api.post("/items")
+def create_item(request: HttpRequest, item: Item) -> dict:
+    return {"name": item.name}
+
+
+@api.get("/items/{int:item_id}")
+def get_item(request: HttpRequest, item_id: Id) -> dict:
+    return {"id": item_id}
+
+
+@api.get("/ninja-crash")
+def ninja_crash(request: HttpRequest) -> dict:
+    raise RuntimeError("secret detail from ninja")
+
+
+class DrfCrash(APIView):
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    def get(self, request: object) -> Response:
+        raise RuntimeError("secret detail from drf")
+
+
+def crash(request: HttpRequest) -> HttpResponse:
+    raise RuntimeError("secret detail from a view")
+
+
+def missing(request: HttpRequest) -> HttpResponse:
+    raise Http404("secret detail of a 404")
+
+
+@require_GET
+def page(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("<p>a page</p>")
+
+
+def echo(request: HttpRequest, name: str) -> JsonResponse:
+    return JsonResponse({"name": name, "query": dict(request.GET)})
+
+
+urlpatterns = [
+    *common_urls,
+    path("api/", api.urls),
+    path("api/crash", crash),
+    path("api/drf-crash", DrfCrash.as_view()),
+    path("api/echo/<str:name>", echo),
+    path("api/missing", missing),
+    path("pages/crash", crash),
+    path("pages/missing", missing),
+    path("pages/page", page),
+]
