@@ -37,7 +37,11 @@ Text = Annotated[str, AfterValidator(_text_checked)]
 Id = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
 """A row id: a positive bigint."""
 Count = Annotated[int, Field(ge=0, le=INTEGER_MAX)]
-"""A position, index, offset, limit or amount that lands in (or is compared with) an integer column."""
+"""A position, index, offset, limit or amount that lands in (or is compared with) an integer column.
+
+Pydantic lets these types' own bounds win over a Field(ge=..., le=...) at the use site: a field
+with other bounds is a plain `int = Field(..., ge=, le=)` with `le` at most INTEGER_MAX instead.
+"""
 
 
 class PlatformParser(Parser):
