@@ -72,13 +72,9 @@ def wants_html(request: HttpRequest) -> bool:
     """A browser on a page path; anything else (an API path, a script, a JSON client) gets JSON."""
     if is_api_path(request.path):
         return False
-    accept = request.headers.get("Accept", "")
-    if not accept:
-        return False
-    try:
-        return request.accepts("text/html") and "json" not in accept.split(",")[0]
-    except Exception:  # noqa: BLE001 - a malformed Accept header is a client's mistake, not ours
-        return False
+    # Only a client that names text/html (a browser does; curl's */* does not) and does not prefer JSON.
+    accept = request.headers.get("Accept", "").lower()
+    return "text/html" in accept and "json" not in accept.split(",")[0]
 
 
 def error_page(request: HttpRequest, status: int) -> HttpResponse:
