@@ -45,6 +45,19 @@ class DrfCrash(APIView):
         raise RuntimeError("secret detail from drf")
 
 
+@api.get("/ninja-missing")
+def ninja_missing(request: HttpRequest) -> dict:
+    raise Http404("secret detail of a ninja 404")
+
+
+def out_of_range(request: HttpRequest) -> HttpResponse:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::integer", [2**40])
+    return HttpResponse("unreachable")
+
+
 def crash(request: HttpRequest) -> HttpResponse:
     raise RuntimeError("secret detail from a view")
 
@@ -66,6 +79,7 @@ urlpatterns = [
     *common_urls,
     path("api/", api.urls),
     path("api/crash", crash),
+    path("api/out-of-range", out_of_range),
     path("api/drf-crash", DrfCrash.as_view()),
     path("api/echo/<str:name>", echo),
     path("api/missing", missing),

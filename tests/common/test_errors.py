@@ -113,3 +113,23 @@ def test_the_admin_login_page_still_renders(anyone, debug) -> None:
 
     assert response.status_code == 200
     assert response.content == b"<p>a page</p>"
+
+
+def test_a_value_the_database_refuses_is_a_400_not_a_500(anyone, debug) -> None:
+    response = anyone.get("/api/out-of-range")
+
+    error = assert_error_contract(response, 400, "invalid_value")
+    assert "integer" not in error["message"]
+
+
+def test_a_ninja_404_is_the_platform_shape(anyone, debug) -> None:
+    response = anyone.get("/api/ninja-missing")
+
+    assert_error_contract(response, 404, "not_found")
+    assert b"secret detail" not in response.content
+
+
+def test_curl_on_a_page_path_gets_json(anyone, debug) -> None:
+    response = anyone.get("/pages/missing", HTTP_ACCEPT="*/*")
+
+    assert_error_contract(response, 404, "not_found")
