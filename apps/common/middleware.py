@@ -29,7 +29,7 @@ from django.core.exceptions import (
     TooManyFieldsSent,
     TooManyFilesSent,
 )
-from django.db import DataError
+from django.db import DataError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
 
@@ -102,6 +102,12 @@ def exception_status(exception: BaseException) -> tuple[int, str | None, str | N
 
 
 def exception_response(request: HttpRequest, exception: BaseException) -> HttpResponse:
+    if isinstance(exception, OperationalError):
+        # The database is out of reach or out of connections: a moment's outage, not a bug in this request.
+        logger.error("Database unavailable: %s", request.path, exc_info=exception, extra={"status_code": 503})
+        response = error_for(request, 503, "database_unavailable", "The database is unavailable; try again shortly")
+        response["Retry-After"] = "1"
+        return response
     refusal = exception_status(exception)
     if refusal is None:
         logger.error("Internal Server Error: %s", request.path, exc_info=exception, extra={"status_code": 500})

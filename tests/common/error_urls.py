@@ -58,6 +58,12 @@ def out_of_range(request: HttpRequest) -> HttpResponse:
     return HttpResponse("unreachable")
 
 
+def database_down(request: HttpRequest) -> HttpResponse:
+    from django.db import OperationalError
+
+    raise OperationalError("connection failed: sorry, too many clients already")
+
+
 def crash(request: HttpRequest) -> HttpResponse:
     raise RuntimeError("secret detail from a view")
 
@@ -80,6 +86,7 @@ urlpatterns = [
     path("api/", api.urls),
     path("api/crash", crash),
     path("api/out-of-range", out_of_range),
+    path("api/database-down", database_down),
     path("api/drf-crash", DrfCrash.as_view()),
     path("api/echo/<str:name>", echo),
     path("api/missing", missing),

@@ -133,3 +133,11 @@ def test_curl_on_a_page_path_gets_json(anyone, debug) -> None:
     response = anyone.get("/pages/missing", HTTP_ACCEPT="*/*")
 
     assert_error_contract(response, 404, "not_found")
+
+
+def test_a_database_outage_is_a_503_with_retry_after(anyone, debug) -> None:
+    response = anyone.get("/api/database-down")
+
+    error = assert_error_contract(response, 503, "database_unavailable")
+    assert "too many clients" not in error["message"]
+    assert response["Retry-After"] == "1"
