@@ -11,13 +11,27 @@ apps.common.middleware.ErrorContractMiddleware sends Django's debug pages throug
 """
 
 import logging
+import sys
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core import signals
+from django.core.exceptions import (
+    BadRequest,
+    DisallowedHost,
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
+from django.db import DataError, OperationalError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
+from django.http.multipartparser import MultiPartParserError
 from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
 from django.views.debug import ExceptionReporter
 
-logger = logging.getLogger("apps.common.errors")
+request_logger = logging.getLogger("django.request")
+security_logger = logging.getLogger("django.security")
 
 API_PREFIXES = ("/api/", "/s/", "/.well-known/", "/internal/")
 # A service's own machine-readable endpoints, reached by the gateway and scripts, never by a browser page.
@@ -106,6 +120,49 @@ def error_for(
     return error_response(request, status, code or default_code, message or default_message, **extra)
 
 
+def exception_status(exception: BaseException) -> tuple[int, str | None, str | None] | None:
+    """(status, code, message) for an exception that is the client's fault; None for a server failure."""
+    if isinstance(exception, Http404):
+        return 404, "not_found", "Nothing is here"
+    if isinstance(exception, PermissionDenied):
+        return 403, "forbidden", "You may not do this"
+    if isinstance(exception, RequestDataTooBig):
+        return 413, "payload_too_large", "The request body is larger than this service accepts"
+    if isinstance(exception, (TooManyFieldsSent, TooManyFilesSent)):
+        return 400, "too_many_fields", "The request has too many fields"
+    if isinstance(exception, DisallowedHost):
+        return 400, "invalid_host", "The Host header names no host this service answers"
+    if isinstance(exception, (SuspiciousOperation, BadRequest, MultiPartParserError, UnreadablePostError)):
+        return 400, "bad_request", "The request is malformed"
+    if isinstance(exception, DataError):
+        # The database refused a value no validator caught (out of range, too long): the input's fault.
+        return 400, "invalid_value", "A value in the request is out of range or too long"
+    return None
+
+
+def exception_response(request: HttpRequest, exception: BaseException, *, log: bool = True) -> HttpResponse:
+    """The platform's answer to an exception: its 4xx, a 503 for a database outage, else a 500 (logged)."""
+    if isinstance(exception, OperationalError):
+        # The database is out of reach or out of connections: a moment's outage, not a bug in this request.
+        if log:
+            request_logger.error("Database unavailable: %s", request.path, exc_info=exception)
+        response = error_for(request, 503, "database_unavailable", "The database is unavailable; try again shortly")
+        response["Retry-After"] = "1"
+        return response
+    refusal = exception_status(exception)
+    if refusal is None:
+        if log:
+            request_logger.error("Internal Server Error: %s", request.path, exc_info=exception)
+            signals.got_request_exception.send(sender=None, request=request)
+        return error_for(request, 500)
+    status, code, message = refusal
+    if log and isinstance(exception, SuspiciousOperation):
+        security_logger.warning("%s: %s", type(exception).__name__, exception)
+    elif log and isinstance(exception, DataError):
+        request_logger.warning("Refused a value the database cannot store: %s", exception)
+    return error_for(request, status, code, message)
+
+
 # Django's handlers (config/urls/common.py) and CSRF_FAILURE_VIEW -----------------------------
 
 
@@ -123,6 +180,10 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    # Django calls this while handling the exception (raised anywhere, a middleware included).
+    raised = sys.exc_info()[1]
+    if raised is not None:  # Django logged it already
+        return exception_response(request, raised, log=False)
     return error_for(request, 500)
 
 
@@ -139,7 +200,11 @@ class MarkingExceptionReporter(ExceptionReporter):
     ErrorContractMiddleware turns into the platform's own answer. Mail to ADMINS is unchanged.
     """
 
-    def __init__(self, request: HttpRequest | None, *args: object, **kwargs: object) -> None:
-        super().__init__(request, *args, **kwargs)
+    def __init__(
+        self, request: HttpRequest | None, exc_type: object, exc_value: object, *args: object, **kwargs: object
+    ) -> None:
+        super().__init__(request, exc_type, exc_value, *args, **kwargs)
         if request is not None:
             request.platform_debug_page = True  # type: ignore[attr-defined]
+            if isinstance(exc_value, BaseException):
+                request.platform_exception = exc_value  # type: ignore[attr-defined]

@@ -13,30 +13,16 @@
 """
 
 import json
-import logging
 import re
 import uuid
 from collections.abc import Callable
 
 from django.conf import settings
-from django.core import signals
-from django.core.exceptions import (
-    BadRequest,
-    DisallowedHost,
-    PermissionDenied,
-    RequestDataTooBig,
-    SuspiciousOperation,
-    TooManyFieldsSent,
-    TooManyFilesSent,
-)
-from django.db import DataError, OperationalError
-from django.http import Http404, HttpRequest, HttpResponse, UnreadablePostError
+from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.http import HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 
-from apps.common.errors import error_for, is_api_path
-
-logger = logging.getLogger("django.request")
-security_logger = logging.getLogger("django.security")
+from apps.common.errors import error_for, exception_response, is_api_path
 
 # A request id from outside is kept only if it looks like one, so logs stay parseable.
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -81,46 +67,6 @@ def _is_json(response: HttpResponse) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
 
 
-def exception_status(exception: BaseException) -> tuple[int, str | None, str | None] | None:
-    """(status, code, message) for an exception that is the client's fault; None for a server failure."""
-    if isinstance(exception, Http404):
-        return 404, "not_found", "Nothing is here"
-    if isinstance(exception, PermissionDenied):
-        return 403, "forbidden", "You may not do this"
-    if isinstance(exception, RequestDataTooBig):
-        return 413, "payload_too_large", "The request body is larger than this service accepts"
-    if isinstance(exception, (TooManyFieldsSent, TooManyFilesSent)):
-        return 400, "too_many_fields", "The request has too many fields"
-    if isinstance(exception, DisallowedHost):
-        return 400, "invalid_host", "The Host header names no host this service answers"
-    if isinstance(exception, (SuspiciousOperation, BadRequest, MultiPartParserError, UnreadablePostError)):
-        return 400, "bad_request", "The request is malformed"
-    if isinstance(exception, DataError):
-        # The database refused a value no validator caught (out of range, too long): the input's fault.
-        return 400, "invalid_value", "A value in the request is out of range or too long"
-    return None
-
-
-def exception_response(request: HttpRequest, exception: BaseException) -> HttpResponse:
-    if isinstance(exception, OperationalError):
-        # The database is out of reach or out of connections: a moment's outage, not a bug in this request.
-        logger.error("Database unavailable: %s", request.path, exc_info=exception, extra={"status_code": 503})
-        response = error_for(request, 503, "database_unavailable", "The database is unavailable; try again shortly")
-        response["Retry-After"] = "1"
-        return response
-    refusal = exception_status(exception)
-    if refusal is None:
-        logger.error("Internal Server Error: %s", request.path, exc_info=exception, extra={"status_code": 500})
-        signals.got_request_exception.send(sender=None, request=request)
-        return error_for(request, 500)
-    status, code, message = refusal
-    if isinstance(exception, SuspiciousOperation):
-        security_logger.warning("%s: %s", type(exception).__name__, exception)
-    elif isinstance(exception, DataError):
-        logger.warning("Refused a value the database cannot store: %s", exception)
-    return error_for(request, status, code, message)
-
-
 class ErrorContractMiddleware:
     """Every error in the platform's form, whatever produced it and whatever DEBUG says.
 
@@ -153,7 +99,11 @@ class ErrorContractMiddleware:
 
     @staticmethod
     def _replaced(request: HttpRequest, response: HttpResponse) -> HttpResponse:
-        replacement = error_for(request, response.status_code)
+        raised = getattr(request, "platform_exception", None)
+        if raised is not None:  # Django logged it already, as it built its debug page
+            replacement = exception_response(request, raised, log=False)
+        else:
+            replacement = error_for(request, response.status_code)
         for name in _KEPT_HEADERS:
             if name in response and name not in replacement:
                 replacement[name] = response[name]

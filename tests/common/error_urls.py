@@ -64,6 +64,22 @@ def database_down(request: HttpRequest) -> HttpResponse:
     raise OperationalError("connection failed: sorry, too many clients already")
 
 
+class FailingMiddleware:
+    """Fails outside any view, as a middleware that reaches the database would when it is down."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from django.db import OperationalError
+
+        if request.path == "/api/middleware-database-down":
+            raise OperationalError("connection failed: sorry, too many clients already")
+        if request.path == "/pages/middleware-crash":
+            raise RuntimeError("secret detail from a middleware")
+        return self.get_response(request)
+
+
 def crash(request: HttpRequest) -> HttpResponse:
     raise RuntimeError("secret detail from a view")
 

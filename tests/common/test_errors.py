@@ -141,3 +141,15 @@ def test_a_database_outage_is_a_503_with_retry_after(anyone, debug) -> None:
     error = assert_error_contract(response, 503, "database_unavailable")
     assert "too many clients" not in error["message"]
     assert response["Retry-After"] == "1"
+
+
+def test_a_failure_outside_any_view_is_answered_in_the_platform_form(anyone, debug, settings) -> None:
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "tests.common.error_urls.FailingMiddleware"]
+
+    database_down = anyone.get("/api/middleware-database-down")
+    crashed = anyone.get("/pages/middleware-crash", **BROWSER)
+
+    assert_error_contract(database_down, 503, "database_unavailable")
+    assert crashed.status_code == 500
+    assert crashed["Content-Type"].startswith("text/html")
+    assert b"secret detail" not in crashed.content and b"Traceback" not in crashed.content
