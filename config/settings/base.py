@@ -126,21 +126,28 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG  # every tenant is a subdomain, served over HTTPS in production
 
-# Cookies. Secure outside development; never readable by scripts (pages read the CSRF token
-# from their csrf-token meta tag); host-only, never Domain=<parent>, so one tenant's subdomain
-# cannot set a cookie another tenant's host would receive. In production the `__Host-` prefix
-# makes browsers refuse any such cookie outright (it requires Secure, Path=/ and no Domain).
-# The CSRF cookie stays a cookie (not CSRF_USE_SESSIONS): the board (projects, no sessions)
-# and identity's refresh endpoint check the same token on the same host.
+# Cookies. Secure outside development; host-only, never Domain=<parent>, so one tenant's
+# subdomain cannot set a cookie another tenant's host would receive. In production the
+# session cookie's `__Host-` prefix makes browsers refuse any such planted cookie outright
+# (the prefix requires Secure, Path=/ and no Domain).
+# The CSRF cookie stays readable by scripts and named `csrftoken`: board.js sends its value in
+# X-CSRFToken, and the gateway (gateway/auth.py) checks that header against this cookie by name
+# for every cookie-authenticated write. HttpOnly would add nothing (Django's CSRF docs: a script
+# that can read it is already same-origin). CSRF_COOKIE_HOST_PREFIX=1 names it
+# `__Host-csrftoken` once the gateway reads that name too; board.js reads either. Planting is
+# also refused by Django's Origin check on every service (a sibling subdomain's Origin differs).
+# Not CSRF_USE_SESSIONS: the board (projects, no sessions) and identity's refresh endpoint
+# check the same token on the same host.
 COOKIE_HOST_PREFIX = env_bool("COOKIE_HOST_PREFIX", not DEBUG)
 SESSION_COOKIE_NAME = "__Host-sessionid" if COOKIE_HOST_PREFIX else "sessionid"
-CSRF_COOKIE_NAME = "__Host-csrftoken" if COOKIE_HOST_PREFIX else "csrftoken"
+CSRF_COOKIE_NAME = "__Host-csrftoken" if env_bool("CSRF_COOKIE_HOST_PREFIX", False) else "csrftoken"
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
-SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False
 SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_DOMAIN = CSRF_COOKIE_DOMAIN = None
-if COOKIE_HOST_PREFIX and DEBUG:
-    raise ImproperlyConfigured("COOKIE_HOST_PREFIX needs HTTPS (Secure cookies): leave it off with DJANGO_DEBUG=1")
+if (COOKIE_HOST_PREFIX or CSRF_COOKIE_NAME.startswith("__Host-")) and DEBUG:
+    raise ImproperlyConfigured("__Host- cookies need HTTPS (Secure cookies): leave them off with DJANGO_DEBUG=1")
 
 TEMPLATES = [
     {

@@ -12,10 +12,11 @@
   let socket = null;
   let retryDelay = 500;
 
-  // The CSRF cookie is HttpOnly (and named __Host-csrftoken in production): the page carries the token.
+  // Django's CSRF cookie (`__Host-csrftoken` where CSRF_COOKIE_HOST_PREFIX is on): the gateway and the
+  // services compare X-CSRFToken with it on every cookie-authenticated write.
   function csrfToken() {
-    const meta = document.querySelector('meta[name="csrf-token"]');
-    return meta ? meta.content : "";
+    const match = document.cookie.match(/(?:^|;\s*)(?:__Host-)?csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
   }
 
   function goToLogin() {
