@@ -201,7 +201,7 @@ def body_check(request: HttpRequest) -> None:
     except RecursionError:
         raise InputRefused(400, "too_deep", "The JSON body is nested too deeply") from None
     except ValueError:  # not JSON (or an integer with thousands of digits)
-        raise InputRefused(400, "invalid_json", "The body is not valid JSON") from None
+        raise InputRefused(400, "parse_error", "The body is not valid JSON") from None  # DRF's code for it too
     json_check(value, max_depth=settings.REQUEST_JSON_MAX_DEPTH)
     request.platform_json = value  # parsed once; apps.common.ninja reuses it
 

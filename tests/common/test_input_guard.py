@@ -100,14 +100,14 @@ def test_an_integer_with_thousands_of_digits_is_a_400(anyone) -> None:
     response = post_json(anyone, "/api/items", '{"name": "x", "parent": ' + "9" * 5000 + "}")
 
     assert response.status_code == 400
-    assert error_code(response) == "invalid_json"
+    assert error_code(response) == "parse_error"
 
 
 def test_broken_json_is_a_400(anyone) -> None:
     response = anyone.post("/api/items", data='{"name": ', content_type="application/json")
 
     assert response.status_code == 400
-    assert error_code(response) == "invalid_json"
+    assert error_code(response) == "parse_error"
 
 
 def test_a_body_over_the_limit_is_a_json_413(anyone, settings) -> None:
