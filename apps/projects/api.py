@@ -89,9 +89,14 @@ class ProjectIn(Schema):
     board_name: Text = Field("Board", max_length=200)
 
 
+# PATCH bodies: a field left out keeps its value; only the fields whose column takes NULL accept
+# null (the others default to None without being nullable: an explicit null is a 422, not an
+# IntegrityError from a NOT NULL column).
+
+
 class ProjectPatch(Schema):
-    name: Text | None = Field(None, min_length=1, max_length=200)
-    description: Text | None = None
+    name: Text = Field(None, min_length=1, max_length=200)
+    description: Text = None
     version: Count | None = None
 
 
@@ -158,10 +163,10 @@ class ColumnIn(Schema):
 
 
 class ColumnPatch(Schema):
-    name: Text | None = Field(None, min_length=1, max_length=100)
-    category: ColumnCategory | None = None
+    name: Text = Field(None, min_length=1, max_length=100)
+    category: ColumnCategory = None
     wip_limit: int | None = Field(None, ge=1, le=INTEGER_MAX, description="null removes the limit")
-    position: Count | None = None
+    position: Count = None
     version: Count | None = None
 
 
@@ -180,11 +185,11 @@ class TaskIn(Schema):
 
 
 class TaskPatch(Schema):
-    title: Text | None = Field(None, min_length=1, max_length=300)
-    description: Text | None = Field(None, max_length=100_000)
-    assignees: list[Text] | None = None
-    labels: list[Text] | None = None
-    priority: Priority | None = None
+    title: Text = Field(None, min_length=1, max_length=300)
+    description: Text = Field(None, max_length=100_000)
+    assignees: list[Text] = None
+    labels: list[Text] = None
+    priority: Priority = None
     due_date: dt.date | None = None
     estimate_minutes: Count | None = None
     version: Count | None = None
@@ -268,8 +273,8 @@ class SubtaskIn(Schema):
 
 
 class SubtaskPatch(Schema):
-    title: Text | None = Field(None, min_length=1, max_length=300)
-    done: bool | None = None
+    title: Text = Field(None, min_length=1, max_length=300)
+    done: bool = None
 
 
 class CommentIn(Schema):
@@ -461,9 +466,6 @@ def get_task(request: HttpRequest, response: HttpResponse, task_id: Id) -> dict:
 def update_task(request: HttpRequest, response: HttpResponse, task_id: Id, payload: TaskPatch) -> dict:
     changes = payload.dict(exclude_unset=True)
     version = _expected_version(request, changes.pop("version", None))
-    for required in ("title", "priority"):
-        if required in changes and changes[required] is None:
-            raise InvalidInput(f"{required} cannot be null")
     services.task_update(caller=_claims(request), task_id=task_id, expected_version=version, **changes)
     return _task_detail(request, response, task_id)
 
