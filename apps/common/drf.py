@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -25,3 +25,31 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         body["error"]["code"] = "not_found"
     response.data = body
     return response
+
+
+BIGINT_MAX = 2**63 - 1
+
+
+class AsciiIntegerField(serializers.IntegerField):
+    """DRF's IntegerField reads "٣" as 3 and fullwidth "12" as 12 (Python's int() takes any Unicode digit):
+    an id written in another script would name a different row. This one takes ASCII digits only,
+    and stays within a PostgreSQL bigint unless told otherwise."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", -BIGINT_MAX - 1)
+        kwargs.setdefault("max_value", BIGINT_MAX)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, str) and not data.strip().lstrip("+-").isascii():
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class AsciiUUIDField(serializers.UUIDField):
+    """uuid.UUID() accepts non-ASCII digits too (int(text, 16) does): "٣" * 32 parses as 333...3."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str) and not data.isascii():
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)

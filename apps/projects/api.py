@@ -16,6 +16,7 @@ from ninja.files import UploadedFile
 
 from apps.common.auth import Claims, NinjaJWTAuth
 from apps.common.errors import error_body
+from apps.common.ninja import INTEGER_MAX, Count, Id, Text
 from apps.projects import selectors, services
 from apps.projects.db import tenant_connection
 from apps.projects.errors import InvalidInput, ProjectsError
@@ -83,26 +84,31 @@ class ProjectDetailOut(ProjectOut):
 
 
 class ProjectIn(Schema):
-    key: str = Field(..., min_length=2, max_length=10, examples=["DEMO"])
-    name: str = Field(..., min_length=1, max_length=200)
-    description: str = ""
-    board_name: str = Field("Board", max_length=200)
+    key: Text = Field(..., min_length=2, max_length=10, examples=["DEMO"])
+    name: Text = Field(..., min_length=1, max_length=200)
+    description: Text = ""
+    board_name: Text = Field("Board", max_length=200)
+
+
+# PATCH bodies: a field left out keeps its value; only the fields whose column takes NULL accept
+# null (the others default to None without being nullable: an explicit null is a 422, not an
+# IntegrityError from a NOT NULL column).
 
 
 class ProjectPatch(Schema):
-    name: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = None
-    version: int | None = None
+    name: Text = Field(None, min_length=1, max_length=200)
+    description: Text = None
+    version: Count | None = None
 
 
 class MemberIn(Schema):
-    user_id: str = Field(..., min_length=1, max_length=64)
+    user_id: Text = Field(..., min_length=1, max_length=64)
     role: ProjectRole = ProjectRole.MEMBER
-    display_name: str = Field("", max_length=200)
+    display_name: Text = Field("", max_length=200)
 
 
 class BoardIn(Schema):
-    name: str = Field(..., min_length=1, max_length=200)
+    name: Text = Field(..., min_length=1, max_length=200)
 
 
 class CardOut(Schema):
@@ -152,50 +158,50 @@ class BoardOut(Schema):
 
 
 class ColumnIn(Schema):
-    name: str = Field(..., min_length=1, max_length=100)
+    name: Text = Field(..., min_length=1, max_length=100)
     category: ColumnCategory = ColumnCategory.TODO
-    wip_limit: int | None = Field(None, ge=1)
+    wip_limit: int | None = Field(None, ge=1, le=INTEGER_MAX)
 
 
 class ColumnPatch(Schema):
-    name: str | None = Field(None, min_length=1, max_length=100)
-    category: ColumnCategory | None = None
-    wip_limit: int | None = Field(None, ge=1, description="null removes the limit")
-    position: int | None = Field(None, ge=0)
-    version: int | None = None
+    name: Text = Field(None, min_length=1, max_length=100)
+    category: ColumnCategory = None
+    wip_limit: int | None = Field(None, ge=1, le=INTEGER_MAX, description="null removes the limit")
+    position: Count = None
+    version: Count | None = None
 
 
 class TaskIn(Schema):
-    board: int
-    column: int | None = None
-    title: str = Field(..., min_length=1, max_length=300)
-    description: str = Field("", max_length=100_000)
-    assignees: list[str] = []
-    labels: list[str] = []
+    board: Id
+    column: Id | None = None
+    title: Text = Field(..., min_length=1, max_length=300)
+    description: Text = Field("", max_length=100_000)
+    assignees: list[Text] = []
+    labels: list[Text] = []
     priority: Priority = Priority.MEDIUM
     due_date: dt.date | None = None
-    estimate_minutes: int | None = Field(None, ge=0)
+    estimate_minutes: Count | None = None
     on_top: bool = False
     override_wip: bool = False
 
 
 class TaskPatch(Schema):
-    title: str | None = Field(None, min_length=1, max_length=300)
-    description: str | None = Field(None, max_length=100_000)
-    assignees: list[str] | None = None
-    labels: list[str] | None = None
-    priority: Priority | None = None
+    title: Text = Field(None, min_length=1, max_length=300)
+    description: Text = Field(None, max_length=100_000)
+    assignees: list[Text] = None
+    labels: list[Text] = None
+    priority: Priority = None
     due_date: dt.date | None = None
-    estimate_minutes: int | None = Field(None, ge=0)
-    version: int | None = None
+    estimate_minutes: Count | None = None
+    version: Count | None = None
 
 
 class MoveIn(Schema):
-    column: int
-    before: int | None = Field(None, description="place the task ahead of this task")
-    after: int | None = Field(None, description="place the task behind this task")
-    index: int | None = Field(None, ge=0, description="0-based place among the column's other tasks")
-    version: int | None = None
+    column: Id
+    before: Id | None = Field(None, description="place the task ahead of this task")
+    after: Id | None = Field(None, description="place the task behind this task")
+    index: Count | None = Field(None, description="0-based place among the column's other tasks")
+    version: Count | None = None
     override_wip: bool = False
 
 
@@ -264,22 +270,22 @@ class TaskPage(Schema):
 
 
 class SubtaskIn(Schema):
-    title: str = Field(..., min_length=1, max_length=300)
+    title: Text = Field(..., min_length=1, max_length=300)
 
 
 class SubtaskPatch(Schema):
-    title: str | None = Field(None, min_length=1, max_length=300)
-    done: bool | None = None
+    title: Text = Field(None, min_length=1, max_length=300)
+    done: bool = None
 
 
 class CommentIn(Schema):
-    body: str = Field(..., min_length=1, max_length=20_000)
+    body: Text = Field(..., min_length=1, max_length=20_000)
 
 
 class WorkLogIn(Schema):
     minutes: int = Field(..., ge=1, le=1440)
     day: dt.date | None = None
-    note: str = Field("", max_length=500)
+    note: Text = Field("", max_length=500)
 
 
 class TotalsByUser(Schema):
@@ -305,9 +311,9 @@ class WorkTotalsOut(Schema):
 
 
 class TaskFiltersIn(Schema):
-    assignee: str | None = None
-    label: str | None = None
-    q: str | None = Field(None, max_length=200, description="text in the title, description or key")
+    assignee: Text | None = None
+    label: Text | None = None
+    q: Text | None = Field(None, max_length=200, description="text in the title, description or key")
     due_before: dt.date | None = None
     due_after: dt.date | None = None
 
@@ -322,10 +328,11 @@ class TaskFiltersIn(Schema):
 
 
 class TaskListQuery(TaskFiltersIn):
-    project: int | None = None
-    board: int | None = None
+    project: Id | None = None
+    board: Id | None = None
+    # Plain ints with their bounds spelled out: Ninja's query flattening keeps only one Field per parameter.
     limit: int = Field(50, ge=1, le=selectors.MAX_PAGE)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=INTEGER_MAX)
 
 
 # Projects, members, boards, columns ---------------------------------------------------------
@@ -343,12 +350,12 @@ def create_project(request: HttpRequest, payload: ProjectIn) -> Status:
 
 
 @router.get("/projects/{int:project_id}", response=ProjectDetailOut)
-def get_project(request: HttpRequest, project_id: int) -> dict:
+def get_project(request: HttpRequest, project_id: Id) -> dict:
     return selectors.project_get(caller=_claims(request), project_id=project_id)
 
 
 @router.patch("/projects/{int:project_id}", response=ProjectDetailOut)
-def update_project(request: HttpRequest, project_id: int, payload: ProjectPatch) -> dict:
+def update_project(request: HttpRequest, project_id: Id, payload: ProjectPatch) -> dict:
     changes = payload.dict(exclude_unset=True)
     version = _expected_version(request, changes.pop("version", None))
     services.project_update(caller=_claims(request), project_id=project_id, expected_version=version, **changes)
@@ -356,34 +363,34 @@ def update_project(request: HttpRequest, project_id: int, payload: ProjectPatch)
 
 
 @router.get("/projects/{int:project_id}/members", response=list[MemberOut])
-def list_members(request: HttpRequest, project_id: int) -> list[dict]:
+def list_members(request: HttpRequest, project_id: Id) -> list[dict]:
     return selectors.project_members(caller=_claims(request), project_id=project_id)
 
 
 @router.post("/projects/{int:project_id}/members", response={201: MemberOut})
-def add_member(request: HttpRequest, project_id: int, payload: MemberIn) -> Status:
+def add_member(request: HttpRequest, project_id: Id, payload: MemberIn) -> Status:
     member = services.project_member_set(caller=_claims(request), project_id=project_id, **payload.dict())
     return Status(201, member)
 
 
 @router.delete("/projects/{int:project_id}/members/{user_id}", response={204: None})
-def remove_member(request: HttpRequest, project_id: int, user_id: str) -> Status:
+def remove_member(request: HttpRequest, project_id: Id, user_id: Text) -> Status:
     services.project_member_remove(caller=_claims(request), project_id=project_id, user_id=user_id)
     return Status(204, None)
 
 
 @router.get("/projects/{int:project_id}/worklogs", response=WorkTotalsOut)
-def project_work_totals(request: HttpRequest, project_id: int) -> dict:
+def project_work_totals(request: HttpRequest, project_id: Id) -> dict:
     return selectors.worklog_totals(caller=_claims(request), project_id=project_id)
 
 
 @router.post("/projects/{int:project_id}/boards", response={201: BoardRef})
-def create_board(request: HttpRequest, project_id: int, payload: BoardIn) -> Status:
+def create_board(request: HttpRequest, project_id: Id, payload: BoardIn) -> Status:
     return Status(201, services.board_create(caller=_claims(request), project_id=project_id, name=payload.name))
 
 
 @router.get("/boards/{int:board_id}", response=BoardOut)
-def get_board(request: HttpRequest, board_id: int, filters: Query[TaskFiltersIn]) -> HttpResponse:
+def get_board(request: HttpRequest, board_id: Id, filters: Query[TaskFiltersIn]) -> HttpResponse:
     # The hottest read of the platform: its JSON comes built (by PostgreSQL when unfiltered), not
     # re-validated card by card by Ninja; tests/projects/test_api.py checks the body against BoardOut.
     task_filters = filters.to_filters()
@@ -395,18 +402,18 @@ def get_board(request: HttpRequest, board_id: int, filters: Query[TaskFiltersIn]
 
 
 @router.get("/boards/{int:board_id}/columns", response=list[ColumnOut])
-def list_columns(request: HttpRequest, board_id: int) -> list[dict]:
+def list_columns(request: HttpRequest, board_id: Id) -> list[dict]:
     return selectors.board_columns(caller=_claims(request), board_id=board_id)
 
 
 @router.post("/boards/{int:board_id}/columns", response={201: ColumnOut})
-def create_column(request: HttpRequest, board_id: int, payload: ColumnIn) -> Status:
+def create_column(request: HttpRequest, board_id: Id, payload: ColumnIn) -> Status:
     column = services.column_create(caller=_claims(request), board_id=board_id, **payload.dict())
     return Status(201, {**services._column_out(column), "task_count": 0})
 
 
 @router.patch("/columns/{int:column_id}", response=ColumnOut)
-def update_column(request: HttpRequest, column_id: int, payload: ColumnPatch) -> dict:
+def update_column(request: HttpRequest, column_id: Id, payload: ColumnPatch) -> dict:
     changes = payload.dict(exclude_unset=True)
     version = _expected_version(request, changes.pop("version", None))
     clear_wip_limit = "wip_limit" in changes and changes["wip_limit"] is None
@@ -423,7 +430,7 @@ def update_column(request: HttpRequest, column_id: int, payload: ColumnPatch) ->
 
 
 @router.delete("/columns/{int:column_id}", response={204: None})
-def delete_column(request: HttpRequest, column_id: int) -> Status:
+def delete_column(request: HttpRequest, column_id: Id) -> Status:
     services.column_delete(caller=_claims(request), column_id=column_id)
     return Status(204, None)
 
@@ -431,7 +438,7 @@ def delete_column(request: HttpRequest, column_id: int) -> Status:
 # Tasks ------------------------------------------------------------------------------------------
 
 
-def _task_detail(request: HttpRequest, response: HttpResponse, task_id: int) -> dict:
+def _task_detail(request: HttpRequest, response: HttpResponse, task_id: Id) -> dict:
     detail = selectors.task_get(caller=_claims(request), task_id=task_id)
     response["ETag"] = f'"{detail["version"]}"'
     return detail
@@ -459,30 +466,27 @@ def create_task(request: HttpRequest, response: HttpResponse, payload: TaskIn) -
 
 
 @router.get("/tasks/{int:task_id}", response=TaskOut)
-def get_task(request: HttpRequest, response: HttpResponse, task_id: int) -> dict:
+def get_task(request: HttpRequest, response: HttpResponse, task_id: Id) -> dict:
     return _task_detail(request, response, task_id)
 
 
 @router.patch("/tasks/{int:task_id}", response=TaskOut)
-def update_task(request: HttpRequest, response: HttpResponse, task_id: int, payload: TaskPatch) -> dict:
+def update_task(request: HttpRequest, response: HttpResponse, task_id: Id, payload: TaskPatch) -> dict:
     changes = payload.dict(exclude_unset=True)
     version = _expected_version(request, changes.pop("version", None))
-    for required in ("title", "priority"):
-        if required in changes and changes[required] is None:
-            raise InvalidInput(f"{required} cannot be null")
     services.task_update(caller=_claims(request), task_id=task_id, expected_version=version, **changes)
     return _task_detail(request, response, task_id)
 
 
 @router.delete("/tasks/{int:task_id}", response={204: None})
-def delete_task(request: HttpRequest, task_id: int) -> Status:
+def delete_task(request: HttpRequest, task_id: Id) -> Status:
     version = _expected_version(request, None)
     services.task_delete(caller=_claims(request), task_id=task_id, expected_version=version)
     return Status(204, None)
 
 
 @router.post("/tasks/{int:task_id}/move", response=CardOut)
-def move_task(request: HttpRequest, response: HttpResponse, task_id: int, payload: MoveIn) -> dict:
+def move_task(request: HttpRequest, response: HttpResponse, task_id: Id, payload: MoveIn) -> dict:
     task = services.task_move(
         caller=_claims(request),
         task_id=task_id,
@@ -498,50 +502,50 @@ def move_task(request: HttpRequest, response: HttpResponse, task_id: int, payloa
 
 
 @router.get("/tasks/{int:task_id}/subtasks", response=list[SubtaskOut])
-def list_subtasks(request: HttpRequest, task_id: int) -> list[dict]:
+def list_subtasks(request: HttpRequest, task_id: Id) -> list[dict]:
     return selectors.task_get(caller=_claims(request), task_id=task_id)["subtasks"]
 
 
 @router.post("/tasks/{int:task_id}/subtasks", response={201: SubtaskOut})
-def create_subtask(request: HttpRequest, task_id: int, payload: SubtaskIn) -> Status:
+def create_subtask(request: HttpRequest, task_id: Id, payload: SubtaskIn) -> Status:
     return Status(201, services.subtask_create(caller=_claims(request), task_id=task_id, title=payload.title))
 
 
 @router.patch("/subtasks/{int:subtask_id}", response=SubtaskOut)
-def update_subtask(request: HttpRequest, subtask_id: int, payload: SubtaskPatch) -> object:
+def update_subtask(request: HttpRequest, subtask_id: Id, payload: SubtaskPatch) -> object:
     return services.subtask_update(caller=_claims(request), subtask_id=subtask_id, **payload.dict(exclude_unset=True))
 
 
 @router.delete("/subtasks/{int:subtask_id}", response={204: None})
-def delete_subtask(request: HttpRequest, subtask_id: int) -> Status:
+def delete_subtask(request: HttpRequest, subtask_id: Id) -> Status:
     services.subtask_delete(caller=_claims(request), subtask_id=subtask_id)
     return Status(204, None)
 
 
 @router.get("/tasks/{int:task_id}/comments", response=list[CommentOut])
-def list_comments(request: HttpRequest, task_id: int) -> list[dict]:
+def list_comments(request: HttpRequest, task_id: Id) -> list[dict]:
     return selectors.task_get(caller=_claims(request), task_id=task_id)["comments"]
 
 
 @router.post("/tasks/{int:task_id}/comments", response={201: CommentOut})
-def add_comment(request: HttpRequest, task_id: int, payload: CommentIn) -> Status:
+def add_comment(request: HttpRequest, task_id: Id, payload: CommentIn) -> Status:
     comment = services.comment_add(caller=_claims(request), task_id=task_id, body=payload.body)
     return Status(201, selectors.comment_out(comment))
 
 
 @router.get("/tasks/{int:task_id}/attachments", response=list[AttachmentOut])
-def list_attachments(request: HttpRequest, task_id: int) -> list[dict]:
+def list_attachments(request: HttpRequest, task_id: Id) -> list[dict]:
     return selectors.task_get(caller=_claims(request), task_id=task_id)["attachments"]
 
 
 @router.post("/tasks/{int:task_id}/attachments", response={201: AttachmentOut})
-def add_attachment(request: HttpRequest, task_id: int, file: File[UploadedFile]) -> Status:
+def add_attachment(request: HttpRequest, task_id: Id, file: File[UploadedFile]) -> Status:
     attachment = services.attachment_add(caller=_claims(request), task_id=task_id, upload=file)
     return Status(201, selectors.attachment_out(attachment))
 
 
 @router.get("/attachments/{int:attachment_id}")
-def download_attachment(request: HttpRequest, attachment_id: int) -> FileResponse:
+def download_attachment(request: HttpRequest, attachment_id: Id) -> FileResponse:
     attachment = selectors.attachment_get(caller=_claims(request), attachment_id=attachment_id)
     response = FileResponse(attachment.file.open("rb"), as_attachment=True, filename=attachment.filename)
     response["Content-Type"] = attachment.content_type
@@ -550,24 +554,24 @@ def download_attachment(request: HttpRequest, attachment_id: int) -> FileRespons
 
 
 @router.delete("/attachments/{int:attachment_id}", response={204: None})
-def delete_attachment(request: HttpRequest, attachment_id: int) -> Status:
+def delete_attachment(request: HttpRequest, attachment_id: Id) -> Status:
     services.attachment_delete(caller=_claims(request), attachment_id=attachment_id)
     return Status(204, None)
 
 
 @router.get("/tasks/{int:task_id}/worklogs", response=list[WorkLogOut])
-def list_worklogs(request: HttpRequest, task_id: int) -> list[dict]:
+def list_worklogs(request: HttpRequest, task_id: Id) -> list[dict]:
     return selectors.task_get(caller=_claims(request), task_id=task_id)["worklogs"]
 
 
 @router.post("/tasks/{int:task_id}/worklogs", response={201: WorkLogOut})
-def add_worklog(request: HttpRequest, task_id: int, payload: WorkLogIn) -> Status:
+def add_worklog(request: HttpRequest, task_id: Id, payload: WorkLogIn) -> Status:
     worklog = services.worklog_add(caller=_claims(request), task_id=task_id, **payload.dict())
     return Status(201, selectors.worklog_out(worklog))
 
 
 @router.delete("/worklogs/{int:worklog_id}", response={204: None})
-def delete_worklog(request: HttpRequest, worklog_id: int) -> Status:
+def delete_worklog(request: HttpRequest, worklog_id: Id) -> Status:
     services.worklog_delete(caller=_claims(request), worklog_id=worklog_id)
     return Status(204, None)
 

@@ -122,7 +122,8 @@ class BoardConsumer(AsyncWebsocketConsumer):
         from urllib.parse import parse_qs
 
         raw = parse_qs(self.scope.get("query_string", b"").decode()).get("since", [""])[0]
-        return int(raw) if raw.isdigit() else None
+        # ASCII digits only: str.isdigit() also takes "²" (int() then fails) and "٣" (int() reads 3).
+        return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
 
     async def disconnect(self, code: int) -> None:
         if self.group is None:

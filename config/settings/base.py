@@ -146,14 +146,66 @@ def drf_settings(title: str) -> tuple[dict, dict]:
     return rest_framework, {"TITLE": title, "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
 
 
+# Order matters (apps/common/middleware.py): headers and the request id wrap everything; the
+# error contract wraps everything that can fail; the input guard runs before any view or query.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "apps.common.middleware.SecurityHeadersMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.common.middleware.RequestIdMiddleware",
+    "apps.common.middleware.ErrorContractMiddleware",
+    "apps.common.middleware.RequestGuardMiddleware",
     "django.middleware.common.CommonMiddleware",
     # An empty connection pool answers 503 `service_busy`, not 500 (apps/common/dbpool.py).
     "apps.common.dbpool.DatabasePoolMiddleware",
 ]
+
+# Errors: the platform's JSON (API paths) or HTML page (browsers), DEBUG or not (apps/common/errors.py).
+DEFAULT_EXCEPTION_REPORTER = "apps.common.errors.MarkingExceptionReporter"
+CSRF_FAILURE_VIEW = "apps.common.errors.csrf_failure"
+# Bodies: larger ones are a 413; deeper JSON a 400 (RequestGuardMiddleware), long before recursion limits.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
+REQUEST_JSON_MAX_DEPTH = env_int("REQUEST_JSON_MAX_DEPTH", 32)
+
+# Security headers on every response. The pages load scripts and styles only from /static/
+# (no inline script, no on* attribute, no inline style: templates/ and static/ keep it that way;
+# htmx's own indicator <style> is switched off by its htmx-config meta tag in base.html).
+CONTENT_SECURITY_POLICY = env_str(
+    "CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+)
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# HSTS only reaches a browser over HTTPS (SecurityMiddleware sends it on secure requests only).
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG  # every tenant is a subdomain, served over HTTPS in production
+
+# Cookies. Secure outside development; host-only, never Domain=<parent>, so one tenant's
+# subdomain cannot set a cookie another tenant's host would receive. In production the
+# session cookie's `__Host-` prefix makes browsers refuse any such planted cookie outright
+# (the prefix requires Secure, Path=/ and no Domain).
+# The CSRF cookie stays readable by scripts and named `csrftoken`: board.js sends its value in
+# X-CSRFToken, and the gateway (gateway/auth.py) checks that header against this cookie by name
+# for every cookie-authenticated write. HttpOnly would add nothing (Django's CSRF docs: a script
+# that can read it is already same-origin). CSRF_COOKIE_HOST_PREFIX=1 names it
+# `__Host-csrftoken` once the gateway reads that name too; board.js reads either. Planting is
+# also refused by Django's Origin check on every service (a sibling subdomain's Origin differs).
+# Not CSRF_USE_SESSIONS: the board (projects, no sessions) and identity's refresh endpoint
+# check the same token on the same host.
+COOKIE_HOST_PREFIX = env_bool("COOKIE_HOST_PREFIX", not DEBUG)
+SESSION_COOKIE_NAME = "__Host-sessionid" if COOKIE_HOST_PREFIX else "sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken" if env_bool("CSRF_COOKIE_HOST_PREFIX", False) else "csrftoken"
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_DOMAIN = CSRF_COOKIE_DOMAIN = None
+if (COOKIE_HOST_PREFIX or CSRF_COOKIE_NAME.startswith("__Host-")) and DEBUG:
+    raise ImproperlyConfigured("__Host- cookies need HTTPS (Secure cookies): leave them off with DJANGO_DEBUG=1")
 
 TEMPLATES = [
     {

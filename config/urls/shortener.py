@@ -2,10 +2,10 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
 from apps.common.ninja import platform_api
-from config.urls.common import handler404, handler500
+from config.urls.common import handler400, handler403, handler404, handler500
 from config.urls.common import urlpatterns as common_urls
 
-__all__ = ["handler404", "handler500", "urlpatterns"]
+__all__ = ["handler400", "handler403", "handler404", "handler500", "urlpatterns"]
 
 api = platform_api(title="Shortener", urls_namespace="shortener-api")
 

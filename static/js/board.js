@@ -12,8 +12,10 @@
   let socket = null;
   let retryDelay = 500;
 
+  // Django's CSRF cookie (`__Host-csrftoken` where CSRF_COOKIE_HOST_PREFIX is on): the gateway and the
+  // services compare X-CSRFToken with it on every cookie-authenticated write.
   function csrfToken() {
-    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    const match = document.cookie.match(/(?:^|;\s*)(?:__Host-)?csrftoken=([^;]+)/);
     return match ? decodeURIComponent(match[1]) : "";
   }
 
