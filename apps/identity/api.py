@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.common.auth import JWTAuthentication, csrf_failure, tenant_id_from_request, token_from_request
+from apps.common.drf import AsciiUUIDField
 from apps.common.drf import exception_handler as platform_exception_handler
 from apps.common.errors import error_body
 from apps.common.http import client_ip
@@ -465,7 +466,7 @@ class HasInternalToken(BasePermission):
 
 
 class TenantOwnerRequest(serializers.Serializer):
-    tenant_id = serializers.UUIDField()
+    tenant_id = AsciiUUIDField()
     tenant_slug = serializers.SlugField(max_length=63)
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(max_length=1024, trim_whitespace=False)

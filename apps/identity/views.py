@@ -1,14 +1,13 @@
 """Browser pages: sign in, sign out, accept an invitation, verify an address. Thin: forms in, services, cookies out."""
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
 
 from apps.common.auth import tenant_id_from_request
-from apps.common.errors import error_response
 from apps.common.http import client_ip
 from apps.identity import selectors, services
 from apps.identity.api import ACCESS_COOKIE, REFRESH_COOKIE, clear_auth_cookies, set_auth_cookies
@@ -28,10 +27,6 @@ def safe_next(value: object) -> str:
     if not url_has_allowed_host_and_scheme(value, allowed_hosts=set()):
         return DEFAULT_NEXT
     return value
-
-
-def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
-    return error_response(request, 403, "csrf_failed", f"CSRF check failed: {reason}")
 
 
 @ensure_csrf_cookie

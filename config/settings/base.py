@@ -93,6 +93,7 @@ def database_config(url: str, *, engine: str, pool: dict | None) -> dict:
         config.setdefault("OPTIONS", {})["pool"] = pool
     return config
 
+
 # The gateway's address(es): only from these is X-Forwarded-For believed (apps/common/http.py).
 TRUSTED_PROXY_IPS = env_list("TRUSTED_PROXY_IPS", ["127.0.0.1", "::1"])
 
