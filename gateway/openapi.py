@@ -12,7 +12,7 @@ import asyncio
 import copy
 from typing import Any
 
-import httpx
+import aiohttp
 
 from gateway.config import SERVICES, GatewaySettings
 from gateway.routing import route_match
@@ -21,26 +21,26 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 _REF_PREFIX = "#/components/"
 
 
-async def service_schemas_fetch(*, client: httpx.AsyncClient, settings: GatewaySettings) -> dict[str, dict | str]:
+async def service_schemas_fetch(*, client: aiohttp.ClientSession, settings: GatewaySettings) -> dict[str, dict | str]:
     """Each service's document, or the reason it could not be fetched."""
 
     async def fetch(service: str) -> dict | str:
         try:
-            response = await client.get(
+            async with client.get(
                 f"{settings.service_url(service)}/openapi.json",
                 headers={"Accept": "application/json"},
-                timeout=settings.health_timeout,
-            )
-        except httpx.TimeoutException:
+                timeout=aiohttp.ClientTimeout(total=settings.health_timeout),
+            ) as response:
+                if response.status != 200:
+                    return f"status {response.status}"
+                try:
+                    document = await response.json(content_type=None)
+                except ValueError:
+                    return "not JSON"
+        except TimeoutError:
             return "timeout"
-        except httpx.TransportError as error:
+        except aiohttp.ClientError as error:
             return f"unreachable: {type(error).__name__}"
-        if response.status_code != 200:
-            return f"status {response.status_code}"
-        try:
-            document = response.json()
-        except ValueError:
-            return "not JSON"
         return document if isinstance(document, dict) and "paths" in document else "not an OpenAPI document"
 
     results = await asyncio.gather(*(fetch(service) for service in SERVICES))

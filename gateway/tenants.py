@@ -14,7 +14,7 @@ import time
 import weakref
 from dataclasses import asdict, dataclass
 
-import httpx
+import aiohttp
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _NOT_FOUND = "__not_found__"
+_LOCAL_MAX_ENTRIES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,7 @@ _directories: "weakref.WeakSet[TenantDirectory]" = weakref.WeakSet()
 
 
 class TenantDirectory:
-    def __init__(self, *, settings: GatewaySettings, client: httpx.AsyncClient, redis: Redis) -> None:
+    def __init__(self, *, settings: GatewaySettings, client: aiohttp.ClientSession, redis: Redis) -> None:
         self._settings = settings
         self._client = client
         self._redis = redis
@@ -98,6 +99,8 @@ class TenantDirectory:
             if generation == self._generation:
                 await self._to_redis(slug, tenant)
         if self._settings.tenant_local_ttl and generation == self._generation:
+            if len(self._local) >= _LOCAL_MAX_ENTRIES:  # random slugs must not grow it without bound
+                self._local.clear()
             self._local[slug] = (now + self._local_ttl(tenant), tenant)
         return tenant
 
@@ -131,18 +134,22 @@ class TenantDirectory:
     async def _from_tenancy(self, slug: str) -> Tenant | None:
         url = f"{self._settings.service_url('tenancy')}/api/tenants/{slug}"
         try:
-            response = await self._client.get(url, headers={"Accept": "application/json"})
-        except httpx.TimeoutException:
+            async with self._client.get(
+                url,
+                headers={"Accept": "application/json"},
+                timeout=aiohttp.ClientTimeout(total=self._settings.upstream_timeout),
+            ) as response:
+                if response.status == 404:
+                    return None
+                if response.status != 200:
+                    raise GatewayError(
+                        503, "service_unavailable", f"tenancy answered {response.status}", service="tenancy"
+                    )
+                body = await response.json(content_type=None)
+        except TimeoutError:
             raise GatewayError(504, "gateway_timeout", "tenancy did not answer in time", service="tenancy") from None
-        except httpx.TransportError:
+        except (aiohttp.ClientError, ValueError):
             raise GatewayError(503, "service_unavailable", "tenancy is unavailable", service="tenancy") from None
-        if response.status_code == 404:
-            return None
-        if response.status_code != 200:
-            raise GatewayError(
-                503, "service_unavailable", f"tenancy answered {response.status_code}", service="tenancy"
-            )
-        body = response.json()
         return Tenant(
             id=str(body["id"]),
             slug=body["slug"],

@@ -164,10 +164,10 @@ def upstream_app(service: str, state: UpstreamState) -> Starlette:
 
 
 @contextmanager
-def serve(app: object, *, proxy_headers: bool = True) -> Iterator[str]:
+def serve(app: object, *, proxy_headers: bool = True, **options: object) -> Iterator[str]:
     """Run `app` under uvicorn on a free port in a thread; yield its base URL."""
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_level="warning", lifespan="auto", proxy_headers=proxy_headers
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="auto", proxy_headers=proxy_headers, **options
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
