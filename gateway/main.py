@@ -40,6 +40,7 @@ from gateway.proxy import (
     websocket_forward,
 )
 from gateway.ratelimit import RateLimiter
+from gateway.redis_pipe import RedisPipe
 from gateway.routes import docs, health
 from gateway.tenant_events import TenantEventSubscriber
 from gateway.tenants import TenantDirectory
@@ -110,7 +111,9 @@ def _site_create(settings: GatewaySettings) -> FastAPI:
         tenant_events = TenantEventSubscriber(
             settings=settings, on_tenant_changed=tenants.invalidate, on_subscribed=tenants.local_cache_clear
         )
-        limiter = RateLimiter(settings=settings, redis=redis)
+        # The hot path's one Redis call per request goes over its own pipelined connection.
+        hot_redis = RedisPipe(settings.redis_url, timeout=0.5, connect_timeout=0.5)
+        limiter = RateLimiter(settings=settings, redis=hot_redis)
         app.state.settings = settings
         app.state.http_client = session
         app.state.redis = redis
@@ -128,6 +131,7 @@ def _site_create(settings: GatewaySettings) -> FastAPI:
             await tenant_events.aclose()
             await jwks.aclose()
             await session.close()
+            await hot_redis.aclose()
             await redis.aclose()
 
     site = FastAPI(title="Kanban platform gateway", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)

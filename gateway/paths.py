@@ -11,7 +11,8 @@ see the same path:
   (double encoding: decoded once more it would be an escape);
 - a malformed escape (`%zz`, `%4`) is refused;
 - dot segments are resolved (RFC 3986 5.2.4) and a `..` that would climb above the root is
-  refused; runs of `/` are merged into one (`//internal` is `/internal`);
+  refused, as is a dot segment with parameters (`..;`, a `..` to some servers); runs of `/` are
+  merged into one (`//internal` is `/internal`);
 - everything else, non-ASCII UTF-8 included, stays percent-encoded, with upper-case hex.
 
 The result is what is forwarded, byte for byte: the HTTP client must not re-normalize it.
@@ -75,6 +76,9 @@ def _dot_segments_resolve(path: str) -> str:
     trailing_slash = segments[-1] in ("", ".", "..")
     kept: list[str] = []
     for segment in segments:
+        if ";" in segment and segment.split(";", 1)[0] in (".", ".."):
+            # `..;/` is `../` to some servers (path parameters), a name to others.
+            raise _invalid("a dot segment with parameters")
         if segment in ("", "."):
             continue
         if segment == "..":

@@ -175,6 +175,10 @@ async def http_forward(
         if method == "HEAD":
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
+        if upstream.content_length is not None and upstream.content_length <= _CHUNK:
+            # Most API answers: small and sized, one message instead of a stream of them.
+            await send({"type": "http.response.body", "body": await upstream.read(), "more_body": False})
+            return
         content = upstream.content
         while True:
             chunk = await content.read(_CHUNK)

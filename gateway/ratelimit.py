@@ -3,14 +3,14 @@
 Every request through the gateway needs its per-IP window (plus the login or signup one),
 an authenticated request also its per-user window and the `revoked-jti:<jti>` key that
 identity writes on logout. They are decided by one Lua script (one EVALSHA), so the hot path
-costs one round trip to Redis, not three, and the decision is atomic: a request is counted
-in every window or in none (a refused request spends nothing, so a client that backs off is
-served again as soon as its windows allow).
+costs one round trip to Redis (on gateway/redis_pipe.py's pipelined connection), not three,
+and the decision is atomic: a request is counted in every window or in none (a refused
+request spends nothing, so a client that backs off is served again as soon as its windows
+allow).
 
-Algorithm: the sliding-window counter (two fixed windows, the previous one weighted by how
-much of it still overlaps the sliding window), as Cloudflare and nginx-style limiters use;
-it never lets more than the limit through in any window-long span, up to rounding, and costs
-two small keys per identity.
+Algorithm: the moving window (a log of the last `limit` request times per identity, as the
+`limits` library keeps it): exact, so never more than the limit in any window-long span, and
+`Retry-After` is when the oldest of them leaves the window.
 
 When Redis is down: general traffic fails open (an error `RATE LIMITER DOWN` is logged at most
 every 10 s, `/readyz` reports 503), because refusing every request would turn a cache outage
@@ -24,50 +24,46 @@ does not add a connect attempt to every request.
 import logging
 import math
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from gateway.config import GatewaySettings
 from gateway.errors import GatewayError
+from gateway.redis_pipe import RedisPipe, RedisReplyError
 
 logger = logging.getLogger(__name__)
 
 _LOUD_LOG_INTERVAL = 10.0
 OUTAGE_BACKOFF = 1.0
 
-# KEYS: per limit i, its current and previous window keys; then optionally the revoked-jti key.
-# ARGV: n, then per limit its amount and its window in seconds, then per limit the weight of
-# the previous window (1 - the elapsed share of the current one).
-# Returns {index of the first limit that refuses (0: none), its current count, its previous
-# count, whether the revoked-jti key exists}.
+# KEYS: one list per limit (request times, newest first), then optionally the revoked-jti key.
+# ARGV: n, now, then per limit its amount and its window in seconds.
+# Returns {index of the first limit that refuses (0: none), the time of the oldest request in its
+# window (a string: Lua numbers come back as integers), whether the revoked-jti key exists}.
 _ADMIT_LUA = """
 local n = tonumber(ARGV[1])
-local refused, refused_current, refused_previous = 0, 0, 0
+local now = tonumber(ARGV[2])
 for i = 1, n do
-  local current = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
-  local previous = tonumber(redis.call('GET', KEYS[2 * i]) or '0')
-  local amount = tonumber(ARGV[2 * i])
-  local weight = tonumber(ARGV[1 + 2 * n + i])
-  if previous * weight + current + 1 > amount then
-    refused, refused_current, refused_previous = i, current, previous
-    break
+  local amount = tonumber(ARGV[1 + 2 * i])
+  local window = tonumber(ARGV[2 + 2 * i])
+  local oldest = redis.call('LINDEX', KEYS[i], amount - 1)
+  if oldest and tonumber(oldest) > now - window then
+    local revoked = 0
+    if #KEYS > n then revoked = redis.call('EXISTS', KEYS[n + 1]) end
+    return {i, oldest, revoked}
   end
 end
-if refused == 0 then
-  for i = 1, n do
-    if redis.call('INCR', KEYS[2 * i - 1]) == 1 then
-      redis.call('EXPIRE', KEYS[2 * i - 1], 2 * tonumber(ARGV[2 * i + 1]))
-    end
-  end
+for i = 1, n do
+  local amount = tonumber(ARGV[1 + 2 * i])
+  redis.call('LPUSH', KEYS[i], ARGV[2])
+  redis.call('LTRIM', KEYS[i], 0, amount - 1)
+  redis.call('EXPIRE', KEYS[i], tonumber(ARGV[2 + 2 * i]))
 end
 local revoked = 0
-if #KEYS > 2 * n then
-  revoked = redis.call('EXISTS', KEYS[2 * n + 1])
-end
-return {refused, refused_current, refused_previous, revoked}
+if #KEYS > n then revoked = redis.call('EXISTS', KEYS[n + 1]) end
+return {0, '0', revoked}
 """
 
 REVOKED_KEY_PREFIX = "revoked-jti:"  # written by identity on logout (the shared contract)
@@ -91,15 +87,9 @@ class Decision:
     revoked: bool | None
 
 
-def _reset_in(policy: Policy, *, now: float, current: int, previous: int) -> int:
-    """Seconds until one more request fits: the weighted previous window decays, or the next window opens."""
-    amount, window = policy.item.amount, policy.window
-    position = now % window
-    if current + 1 <= amount and previous > 0:
-        wait = window * (1 - (amount - 1 - current) / previous) - position
-    else:
-        wait = (window - position) + (window * (1 - (amount - 1) / current) if current else 0)
-    return max(1, math.ceil(wait))
+def _reset_in(policy: Policy, *, now: float, oldest: float) -> int:
+    """Seconds until the oldest request in the full window leaves it."""
+    return max(1, math.ceil(oldest + policy.window - now))
 
 
 def _limited(policy: Policy, reset_in: int) -> GatewayError:
@@ -118,35 +108,28 @@ def _limited(policy: Policy, reset_in: int) -> GatewayError:
 
 
 class _MemoryWindows:
-    """The same sliding-window counter in process memory, for strict policies during an outage."""
+    """The same moving window in process memory, for strict policies during an outage."""
 
     def __init__(self) -> None:
-        self._counts: dict[tuple[str, str, int], int] = {}
+        self._logs: dict[tuple[str, str], deque[float]] = {}
 
-    def admit(self, checks: list[tuple[Policy, str]], now: float) -> tuple[Policy, int, int] | None:
-        keys = []
+    def admit(self, checks: list[tuple[Policy, str]], now: float) -> tuple[Policy, float] | None:
         for policy, identifier in checks:
-            index = int(now // policy.window)
-            current = self._counts.get((policy.name, identifier, index), 0)
-            previous = self._counts.get((policy.name, identifier, index - 1), 0)
-            weight = 1 - (now % policy.window) / policy.window
-            if previous * weight + current + 1 > policy.item.amount:
-                return policy, current, previous
-            keys.append((policy.name, identifier, index))
-        for key in keys:
-            self._counts[key] = self._counts.get(key, 0) + 1
-        self._forget_old(now, checks)
+            log = self._logs.get((policy.name, identifier))
+            if log is not None and len(log) >= policy.item.amount and log[-1] > now - policy.window:
+                return policy, log[-1]
+        for policy, identifier in checks:
+            log = self._logs.setdefault((policy.name, identifier), deque(maxlen=policy.item.amount))
+            log.appendleft(now)
+        if len(self._logs) > 10_000:  # forget identities whose windows are empty
+            self._logs = {
+                key: log for key, log in self._logs.items() if log and log[0] > now - max(p.window for p, _ in checks)
+            }
         return None
-
-    def _forget_old(self, now: float, checks: list[tuple[Policy, str]]) -> None:
-        if len(self._counts) < 10_000:
-            return
-        horizon = {policy.name: int(now // policy.window) - 1 for policy, _ in checks}
-        self._counts = {key: count for key, count in self._counts.items() if key[2] >= horizon.get(key[0], key[2])}
 
 
 class RateLimiter:
-    def __init__(self, *, settings: GatewaySettings, redis: Redis) -> None:
+    def __init__(self, *, settings: GatewaySettings, redis: RedisPipe) -> None:
         self.enabled = settings.rate_limit_enabled
         self.per_ip = Policy("ip", parse(settings.rate_limit_ip))
         self.per_user = Policy("user", parse(settings.rate_limit_user))
@@ -154,7 +137,7 @@ class RateLimiter:
         self.signup = Policy("signup", parse(settings.rate_limit_signup), strict=True)
         self._prefix = f"{settings.redis_key_prefix}:rl"
         self._redis = redis
-        self._script = redis.register_script(_ADMIT_LUA)
+        self._script = redis.script(_ADMIT_LUA)
         self._memory = _MemoryWindows()
         self._last_outage_log = float("-inf")
         self._redis_down_until = float("-inf")
@@ -181,36 +164,29 @@ class RateLimiter:
         now = time.time()
         if time.monotonic() >= self._redis_down_until:
             try:
-                refused, current, previous, revoked = await self._script(
-                    keys=self._keys(checks, now, jti), args=self._args(checks, now)
+                refused, oldest, revoked = await self._script(
+                    keys=self._keys(checks, jti), args=self._args(checks, now)
                 )
-            except (RedisError, OSError):
+            except (RedisReplyError, OSError):  # RedisPipeError is an OSError
                 self._redis_down_until = time.monotonic() + OUTAGE_BACKOFF
             else:
                 if refused:
                     policy = checks[refused - 1][0]
-                    raise _limited(policy, _reset_in(policy, now=now, current=current, previous=previous))
+                    raise _limited(policy, _reset_in(policy, now=now, oldest=float(oldest)))
                 return Decision(revoked=bool(revoked))
         return self._admit_without_redis(checks, now)
 
-    def _keys(self, checks: list[tuple[Policy, str]], now: float, jti: str | None) -> list[str]:
-        keys = []
-        for policy, identifier in checks:
-            index = int(now // policy.window)
-            keys += [
-                f"{self._prefix}:{policy.name}:{identifier}:{index}",
-                f"{self._prefix}:{policy.name}:{identifier}:{index - 1}",
-            ]
+    def _keys(self, checks: list[tuple[Policy, str]], jti: str | None) -> list[str]:
+        keys = [f"{self._prefix}:{policy.name}:{identifier}" for policy, identifier in checks]
         if jti is not None:
             keys.append(REVOKED_KEY_PREFIX + jti)
         return keys
 
     @staticmethod
     def _args(checks: list[tuple[Policy, str]], now: float) -> list[object]:
-        args: list[object] = [len(checks)]
+        args: list[object] = [len(checks), f"{now:.6f}"]
         for policy, _ in checks:
             args += [policy.item.amount, policy.window]
-        args += [f"{1 - (now % policy.window) / policy.window:.6f}" for policy, _ in checks]
         return args
 
     def _admit_without_redis(self, checks: list[tuple[Policy, str]], now: float) -> Decision:
@@ -218,8 +194,8 @@ class RateLimiter:
         self._log_outage(strict=bool(strict))
         refused = self._memory.admit(strict, now) if strict else None
         if refused is not None:
-            policy, current, previous = refused
-            raise _limited(policy, _reset_in(policy, now=now, current=current, previous=previous))
+            policy, oldest = refused
+            raise _limited(policy, _reset_in(policy, now=now, oldest=oldest))
         return Decision(revoked=None)
 
     def _log_outage(self, *, strict: bool) -> None:

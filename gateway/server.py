@@ -37,6 +37,7 @@ def _json_error(status: int, reason: str, code: str, message: str) -> bytes:
 
 # Request line plus headers; counted per read from the socket, so exact to within one read.
 MAX_HEADER_BYTES = 64 * 1024
+LINGER_SECONDS = 1.0
 
 
 class HeaderTimeoutHttpToolsProtocol(HttpToolsProtocol):
@@ -47,8 +48,11 @@ class HeaderTimeoutHttpToolsProtocol(HttpToolsProtocol):
         self._header_timer: asyncio.TimerHandle | None = None
         self._in_headers = False
         self._header_bytes = 0
+        self._discarding = False
 
     def data_received(self, data: bytes) -> None:
+        if self._discarding:
+            return
         was_in_headers = self._in_headers
         if was_in_headers:
             self._header_bytes += len(data)
@@ -65,7 +69,12 @@ class HeaderTimeoutHttpToolsProtocol(HttpToolsProtocol):
                     f"The request line and headers exceed {MAX_HEADER_BYTES} bytes",
                 )
             )
-            self.transport.close()
+            # A lingering close: closing while the client still sends would reset the connection
+            # and lose the answer in its receive buffer. Read and drop for a moment, then close.
+            self._discarding = True
+            if self.transport.can_write_eof():
+                self.transport.write_eof()
+            self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
     def _header_timer_start(self) -> None:
         self._header_timer_stop()

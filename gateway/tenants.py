@@ -69,6 +69,7 @@ class TenantDirectory:
         self._client = client
         self._redis = redis
         self._local: dict[str, tuple[float, Tenant | None]] = {}
+        self._inflight: dict[tuple[str, int], asyncio.Future[Tenant | None]] = {}
         # Bumped by every invalidation: a lookup that was in flight across one must not write
         # what it read (possibly the old state) back into the caches the invalidation just emptied.
         self._generation = 0
@@ -91,7 +92,19 @@ class TenantDirectory:
         cached = self._local.get(slug)
         if cached and cached[0] > now:
             return cached[1]
+        # One lookup per slug at a time: when the in-process entry expires under load, the
+        # concurrent requests for that tenant wait for one Redis (or tenancy) round trip instead
+        # of each making its own. Keyed by generation, so a request that comes after an
+        # invalidation never joins a lookup that started before it.
+        key = (slug, self._generation)
+        shared = self._inflight.get(key)
+        if shared is None:
+            shared = asyncio.ensure_future(self._lookup_once(slug, now))
+            self._inflight[key] = shared
+            shared.add_done_callback(lambda _: self._inflight.pop(key, None))
+        return await asyncio.shield(shared)
 
+    async def _lookup_once(self, slug: str, now: float) -> Tenant | None:
         generation = self._generation
         found, tenant = await self._from_redis(slug)
         if not found:
