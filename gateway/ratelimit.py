@@ -66,6 +66,9 @@ if #KEYS > n then revoked = redis.call('EXISTS', KEYS[n + 1]) end
 return {0, '0', revoked}
 """
 
+# The API sign-in and the form sign-in spend the same budget (issue 8, item 6).
+_LOGIN_PATHS = frozenset({"/api/auth/token", "/login"})
+
 REVOKED_KEY_PREFIX = "revoked-jti:"  # written by identity on logout (the shared contract)
 
 
@@ -146,7 +149,7 @@ class RateLimiter:
         """The per-IP policies of a request, on its normalized path (gateway/paths.py)."""
         policies = [self.per_ip]
         bare = path.rstrip("/")
-        if method == "POST" and bare == "/api/auth/token":
+        if method == "POST" and bare in _LOGIN_PATHS:
             policies.insert(0, self.login)
         elif method == "POST" and bare == "/api/tenants":
             policies.insert(0, self.signup)

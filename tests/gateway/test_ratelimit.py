@@ -23,6 +23,19 @@ def test_login_is_limited_per_ip(make_gateway) -> None:
     assert gateway.get("/api/projects").status_code == 200
 
 
+def test_the_form_login_spends_the_same_budget_as_the_api(make_gateway) -> None:
+    gateway = make_gateway(rate_limit_login="3/minute")
+
+    answers = [
+        gateway.request("POST", path, token=None, data={"email": "a@b.c"})
+        for path in ("/login", "/api/auth/token", "/login/", "/login")
+    ]
+
+    assert [a.status_code for a in answers[:3]] == [200, 200, 200]
+    _assert_limited(answers[3], limit=3)
+    assert gateway.get("/login", token=None).status_code == 200  # showing the form is not a sign-in
+
+
 def test_signup_is_limited_per_ip(make_gateway) -> None:
     gateway = make_gateway(rate_limit_signup="2/minute")
 
