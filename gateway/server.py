@@ -40,6 +40,15 @@ MAX_HEADER_BYTES = 64 * 1024
 LINGER_SECONDS = 1.0
 
 
+def _request_target_has_control_bytes(data: bytes) -> bool:
+    line = data.split(b"\n", 1)[0].rstrip(b"\r")
+    parts = line.split(b" ")
+    if len(parts) < 2:
+        return False
+    target = b" ".join(parts[1:-1]) if len(parts) > 2 else parts[1]
+    return any(byte < 0x20 or byte == 0x7F for byte in target)
+
+
 class HeaderTimeoutHttpToolsProtocol(HttpToolsProtocol):
     header_timeout: float = 10.0
 
@@ -49,10 +58,12 @@ class HeaderTimeoutHttpToolsProtocol(HttpToolsProtocol):
         self._in_headers = False
         self._header_bytes = 0
         self._discarding = False
+        self._last_data = b""
 
     def data_received(self, data: bytes) -> None:
         if self._discarding:
             return
+        self._last_data = data
         was_in_headers = self._in_headers
         if was_in_headers:
             self._header_bytes += len(data)
@@ -126,7 +137,12 @@ class HeaderTimeoutHttpToolsProtocol(HttpToolsProtocol):
         super().handle_websocket_upgrade()
 
     def send_400_response(self, msg: str) -> None:
-        self.transport.write(_json_error(400, "Bad Request", "invalid_request", msg))
+        if _request_target_has_control_bytes(self._last_data):
+            # A raw NUL or control byte in the path: the parser refuses it before the app could.
+            error = _json_error(400, "Bad Request", "invalid_path", "The request path holds a control character")
+        else:
+            error = _json_error(400, "Bad Request", "invalid_request", msg)
+        self.transport.write(error)
         self.transport.close()
 
 

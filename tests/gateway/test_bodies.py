@@ -265,3 +265,13 @@ def test_a_socket_error_mid_body_reaches_no_service(gateway: Gateway, stack) -> 
 
     assert gateway.get("/api/projects").status_code == 200
     assert not stack.states["projects"].first_chunk_seen.is_set()
+
+
+@pytest.mark.parametrize("target", [b"/api/projects\x00", b"/api/projects/\x01x", b"/api\x7f"])
+def test_raw_control_bytes_in_the_path_are_an_invalid_path(gateway: Gateway, target: bytes) -> None:
+    with rawhttp.connect(gateway.base_url) as sock:
+        sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: acme.localhost:8000\r\n\r\n")
+        received = rawhttp.wait_closed(sock, within=3)
+
+    assert received.startswith(b"HTTP/1.1 400 ")
+    assert b'"code": "invalid_path"' in received
