@@ -13,6 +13,7 @@ import re
 import time
 import weakref
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import aiohttp
 from redis.asyncio import Redis
@@ -47,17 +48,26 @@ def host_tenant_slug(host: str, *, base_domain: str) -> str | None:
 
     Raises tenant_not_found for a host under BASE_DOMAIN that cannot be a tenant slug.
     """
+    slug, hostname = _host_slug(host, base_domain)
+    if slug is _INVALID:
+        raise GatewayError(404, "tenant_not_found", f"No organization lives at {hostname}")
+    return slug
+
+
+_INVALID = "\x00invalid"
+
+
+@lru_cache(maxsize=4096)  # on every request; hosts repeat
+def _host_slug(host: str, base_domain: str) -> tuple[str | None, str]:
     hostname = host.strip().lower().rstrip(".")
     if hostname.startswith("["):  # an IPv6 literal is never a tenant
-        return None
+        return None, hostname
     hostname = hostname.rsplit(":", 1)[0] if ":" in hostname else hostname
     base = base_domain.lower().rstrip(".")
     if hostname == base or not hostname.endswith("." + base):
-        return None
+        return None, hostname
     slug = hostname.removesuffix("." + base)
-    if not tenant_slug_valid(slug):
-        raise GatewayError(404, "tenant_not_found", f"No organization lives at {hostname}")
-    return slug
+    return (slug if tenant_slug_valid(slug) else _INVALID), hostname
 
 
 _directories: "weakref.WeakSet[TenantDirectory]" = weakref.WeakSet()
