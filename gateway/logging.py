@@ -67,5 +67,13 @@ def logging_configure(*, level: str) -> None:
     logger.propagate = True
 
 
+_access = logging.getLogger(ACCESS_LOGGER)
+
+
 def access_log(**fields: object) -> None:
-    logging.getLogger(ACCESS_LOGGER).info("request", extra={"fields": fields})
+    # One line per request: built directly, without Logger.info's search of the call stack
+    # for the caller's file and line (a fifth of the cost of logging, and never printed).
+    if _access.isEnabledFor(logging.INFO):
+        _access.handle(
+            _access.makeRecord(ACCESS_LOGGER, logging.INFO, "", 0, "request", (), None, extra={"fields": fields})
+        )

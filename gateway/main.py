@@ -19,7 +19,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.staticfiles import StaticFiles
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from gateway.admission import Gate
@@ -189,13 +189,6 @@ class GatewayApp:
 
     async def _proxy_http(self, scope: Scope, receive: Receive, send: Send, path: str, request_id: str) -> None:
         settings = self.settings
-        started = False
-
-        async def send_tracked(message: Message) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
         try:
             has_body, declared = declared_length(scope["headers"])
             limit = body_limit(path, settings)
@@ -221,7 +214,7 @@ class GatewayApp:
                 drop=_BODY_FRAMING,
             )
             await http_forward(
-                send_tracked,
+                send,
                 session=self.state.http_client,
                 settings=settings,
                 method=scope["method"],
@@ -236,7 +229,7 @@ class GatewayApp:
         except (ClientDisconnected, UpstreamBrokeOff):
             return  # nobody to answer, or the answer was cut: uvicorn closes the connection
         except Exception as error:
-            if started:
+            if scope["state"].get("response_started"):  # set by RequestContextMiddleware
                 raise
             logger.exception("unhandled error in the gateway", exc_info=error)
             response = JSONResponse(

@@ -42,6 +42,7 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] in ("http.response.start", "websocket.http.response.start"):
                 status = message["status"]
+                state["response_started"] = True
                 MutableHeaders(scope=message)["X-Request-ID"] = request_id
             elif message["type"] == "websocket.accept":
                 status = 101
