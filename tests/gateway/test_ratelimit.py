@@ -1,6 +1,10 @@
 import time
+import uuid
 
+from gateway.ratelimit import OUTAGE_BACKOFF
+from tests.gateway.conftest import REDIS_URL
 from tests.gateway.upstreams import closed_port_url
+from tests.tcp_relay import TcpRelay
 
 
 def _assert_limited(response, *, limit: int) -> None:
@@ -88,3 +92,20 @@ def test_without_redis_general_traffic_fails_open_but_login_stays_limited(make_g
     assert reads == [200] * 5
     assert logins == [200, 200, 429]
     assert time.monotonic() - started < 10
+
+
+def test_limits_resume_when_redis_comes_back(make_gateway, stack) -> None:
+    with TcpRelay(target=("127.0.0.1", 6379)) as relay:
+        relay.up()
+        gateway = make_gateway(redis_url=relay.url_through(REDIS_URL), rate_limit_user="3/minute")
+        token = stack.token(sub=f"dave-{uuid.uuid4().hex[:6]}")
+        assert gateway.get("/api/tasks/1", token=token).status_code == 200  # counted: 1
+
+        relay.down()  # the gateway's pipelined connection is cut and nothing accepts
+        assert gateway.get("/api/tasks/1", token=token).status_code == 200  # fails open, uncounted
+        relay.up()
+        time.sleep(OUTAGE_BACKOFF + 0.2)
+
+        statuses = [gateway.get("/api/tasks/1", token=token).status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 429]  # counts 2 and 3 on the reconnected pipe, then full
