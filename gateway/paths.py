@@ -18,6 +18,8 @@ see the same path:
 The result is what is forwarded, byte for byte: the HTTP client must not re-normalize it.
 """
 
+import re
+
 from gateway.errors import GatewayError
 
 _HEX = frozenset(b"0123456789abcdefABCDEF")
@@ -31,8 +33,14 @@ def _invalid(why: str) -> GatewayError:
     return GatewayError(400, "invalid_path", f"The request path is ambiguous or malformed: {why}")
 
 
+# Most paths are already normal: plain characters, no escape, no dot segment, no empty segment.
+_ALREADY_NORMAL = re.compile(rb"(?:/(?!\.\.?(?:/|$))[A-Za-z0-9\-._~!$&'()*+,=:@]+)*/?")
+
+
 def path_normalize(raw_path: bytes) -> str:
     """The one path the gateway acts on, as an ASCII string with remaining escapes upper-cased."""
+    if _ALREADY_NORMAL.fullmatch(raw_path) and raw_path:
+        return raw_path.decode("ascii")
     if not raw_path.startswith(b"/"):
         raise _invalid("it must start with /")
     decoded = bytearray()
