@@ -32,6 +32,9 @@ class ClientIpResolver:
             return False
         return any(ip in network for network in self._trusted)
 
+    def trusted(self, peer: str) -> bool:
+        return bool(self._trusted) and self._is_trusted(peer)
+
     def resolve(self, peer: str | None, headers: Iterable[tuple[bytes, bytes]]) -> str:
         peer = peer or "unknown"
         if not self._trusted or not self._is_trusted(peer):

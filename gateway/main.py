@@ -181,6 +181,16 @@ class GatewayApp:
         else:
             await self._proxy_websocket(scope, receive, send, path, request_id)
 
+    def _scheme(self, scope: Scope, kind: str) -> str:
+        """http or https, as the client used it: a trusted proxy that terminated TLS says so."""
+        client = scope.get("client")
+        if client and self._client_ip.trusted(client[0]):
+            for name, value in scope["headers"]:
+                if name == b"x-forwarded-proto" and value in (b"http", b"https"):
+                    return value.decode()
+        secure = scope.get("scheme") in ("https", "wss")
+        return "https" if secure else "http"
+
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, error: GatewayError, request_id: str) -> None:
         if scope["type"] == "websocket":
             await websocket_deny(WebSocket(scope, receive, send), error, request_id=request_id)
@@ -208,7 +218,7 @@ class GatewayApp:
             headers = forwarded_headers(
                 scope["headers"],
                 client_ip=client_ip,
-                scheme=scope.get("scheme", "http"),
+                scheme=self._scheme(scope, "http"),
                 request_id=request_id,
                 tenant=(admission.tenant.id, admission.tenant.slug) if admission.tenant else None,
                 drop=_BODY_FRAMING,
@@ -258,7 +268,7 @@ class GatewayApp:
         headers = forwarded_headers(
             scope["headers"],
             client_ip=client_ip,
-            scheme="https" if scope.get("scheme") == "wss" else "http",
+            scheme=self._scheme(scope, "ws"),
             request_id=request_id,
             tenant=(admission.tenant.id, admission.tenant.slug) if admission.tenant else None,
         )

@@ -48,7 +48,20 @@ _HOP_BY_HOP_BYTES = frozenset(name.encode() for name in HOP_BY_HOP)
 _RESPONSE_SERVER_OWNED = frozenset({b"server", b"date"})
 # Only the gateway may say who the tenant is, who the client is, or vouch for an internal caller.
 CLIENT_FORBIDDEN = frozenset(
-    {"x-tenant-id", "x-tenant-slug", "x-internal-token", "x-request-id", "x-forwarded-host", "x-forwarded-for"}
+    {
+        "x-tenant-id",
+        "x-tenant-slug",
+        "x-internal-token",
+        "x-request-id",
+        # Forwarding headers: the gateway writes its own; a client's copy would sit beside it.
+        "x-forwarded-host",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-port",
+        "x-forwarded-prefix",
+        "forwarded",
+        "x-real-ip",
+    }
 )
 # The body is forwarded whole, framed by the gateway: the client's framing does not apply to it.
 _BODY_FRAMING = frozenset({"content-length", "expect"})

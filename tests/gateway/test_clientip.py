@@ -90,3 +90,24 @@ def test_the_rightmost_untrusted_hop_is_the_client(peer: str, forwarded: str, cl
 def test_a_malformed_trusted_proxy_fails_at_start() -> None:
     with pytest.raises(ValueError):
         trusted_networks_parse("10.0.0.0/8, nonsense")
+
+
+def test_only_a_trusted_proxy_may_say_the_client_used_https(make_gateway, gateway: Gateway) -> None:
+    behind_proxy = make_gateway(trusted_proxies="127.0.0.1")
+
+    believed = behind_proxy.get("/api/projects", headers={"X-Forwarded-Proto": "https"})
+    ignored = gateway.get("/api/projects", headers={"X-Forwarded-Proto": "https"})
+
+    def proto(response) -> list[str]:
+        return [value for name, value in response.json()["header_list"] if name == "x-forwarded-proto"]
+
+    assert proto(believed) == ["https"]
+    assert proto(ignored) == ["http"]
+
+
+def test_the_clients_own_forwarding_headers_never_reach_a_service(gateway: Gateway) -> None:
+    sent = {"Forwarded": "for=203.0.113.9", "X-Real-IP": "203.0.113.9", "X-Forwarded-Port": "443"}
+
+    names = [name for name, _ in gateway.get("/api/projects", headers=sent).json()["header_list"]]
+
+    assert not {"forwarded", "x-real-ip", "x-forwarded-port"} & set(names)
