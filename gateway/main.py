@@ -181,7 +181,7 @@ class GatewayApp:
         else:
             await self._proxy_websocket(scope, receive, send, path, request_id)
 
-    def _scheme(self, scope: Scope, kind: str) -> str:
+    def _scheme(self, scope: Scope) -> str:
         """http or https, as the client used it: a trusted proxy that terminated TLS says so."""
         client = scope.get("client")
         if client and self._client_ip.trusted(client[0]):
@@ -218,7 +218,7 @@ class GatewayApp:
             headers = forwarded_headers(
                 scope["headers"],
                 client_ip=client_ip,
-                scheme=self._scheme(scope, "http"),
+                scheme=self._scheme(scope),
                 request_id=request_id,
                 tenant=(admission.tenant.id, admission.tenant.slug) if admission.tenant else None,
                 drop=_BODY_FRAMING,
@@ -268,7 +268,7 @@ class GatewayApp:
         headers = forwarded_headers(
             scope["headers"],
             client_ip=client_ip,
-            scheme=self._scheme(scope, "ws"),
+            scheme=self._scheme(scope),
             request_id=request_id,
             tenant=(admission.tenant.id, admission.tenant.slug) if admission.tenant else None,
         )
