@@ -44,6 +44,7 @@ from gateway.redis_pipe import RedisPipe
 from gateway.routes import docs, health
 from gateway.tenant_events import TenantEventSubscriber
 from gateway.tenants import TenantDirectory
+from gateway.upstream import UpstreamPool
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ def _site_create(settings: GatewaySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         session = http_session_create(settings=settings)
+        pool = UpstreamPool(connect_timeout=settings.connect_timeout, read_timeout=settings.upstream_timeout)
         redis = Redis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=1.0)
         jwks = JwksCache(settings=settings, client=session)
         tenants = TenantDirectory(settings=settings, client=session, redis=redis)
@@ -116,6 +118,7 @@ def _site_create(settings: GatewaySettings) -> FastAPI:
         limiter = RateLimiter(settings=settings, redis=hot_redis)
         app.state.settings = settings
         app.state.http_client = session
+        app.state.upstream_pool = pool
         app.state.redis = redis
         app.state.jwks = jwks
         app.state.tenants = tenants
@@ -131,6 +134,7 @@ def _site_create(settings: GatewaySettings) -> FastAPI:
             await tenant_events.aclose()
             await jwks.aclose()
             await session.close()
+            pool.close()
             await hot_redis.aclose()
             await redis.aclose()
 
@@ -225,6 +229,7 @@ class GatewayApp:
             )
             await http_forward(
                 send,
+                pool=self.state.upstream_pool,
                 session=self.state.http_client,
                 settings=settings,
                 method=scope["method"],

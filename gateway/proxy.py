@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -26,6 +27,7 @@ from yarl import URL
 
 from gateway.config import GatewaySettings
 from gateway.errors import GatewayError, error_body
+from gateway.upstream import UpstreamBroken, UpstreamConnectError, UpstreamError, UpstreamPool, UpstreamTimeout
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +136,94 @@ def upstream_url(base_url: str, path: str, query_string: bytes) -> str:
     return base_url + path + (f"?{_query_encoded(query_string)}" if query_string else "")
 
 
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+@lru_cache(maxsize=64)
+def _plain_http_address(base_url: str) -> tuple[str, int] | None:
+    parts = urlsplit(base_url)
+    if parts.scheme != "http" or parts.path not in ("", "/"):
+        return None
+    return parts.hostname or "127.0.0.1", parts.port or 80
+
+
 async def http_forward(
+    send: Send,
+    *,
+    pool: UpstreamPool,
+    session: aiohttp.ClientSession,
+    settings: GatewaySettings,
+    method: str,
+    service: str,
+    path: str,
+    query_string: bytes,
+    headers: list[tuple[str, str]],
+    body: bytes | None,
+) -> None:
+    """Send the request to `service` and relay its answer; GatewayError if none could be had."""
+    address = _plain_http_address(settings.service_url(service))
+    if address is None or method == "HEAD":
+        await _forward_with_aiohttp(
+            send,
+            session=session,
+            settings=settings,
+            method=method,
+            service=service,
+            path=path,
+            query_string=query_string,
+            headers=headers,
+            body=body,
+        )
+        return
+    host, port = address
+    lines = [f"{method} {upstream_url('', path, query_string)} HTTP/1.1"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    if not any(name == "host" for name, _ in headers):
+        lines.append(f"host: {host}:{port}")
+    if body is not None or method in _BODY_METHODS:
+        lines.append(f"content-length: {len(body) if body else 0}")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    try:
+        upstream = await pool.request(
+            host=host, port=port, method=method, head=head, body=body, retry=method in _RETRYABLE_METHODS
+        )
+    except UpstreamConnectError:
+        raise GatewayError(503, "service_unavailable", f"{service} is unavailable", service=service) from None
+    except UpstreamTimeout:
+        raise GatewayError(
+            504, "gateway_timeout", f"{service} did not answer within {settings.upstream_timeout:g} s", service=service
+        ) from None
+    except UpstreamBroken as error:
+        logger.warning("bad upstream answer from %s: %s", service, error)
+        raise GatewayError(502, "bad_gateway", f"{service} sent a broken answer", service=service) from None
+
+    try:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": upstream.status,
+                "headers": [
+                    (name.lower(), value)
+                    for name, value in upstream.headers
+                    if name.lower() not in _HOP_BY_HOP_BYTES and name.lower() not in _RESPONSE_SERVER_OWNED
+                ],
+            }
+        )
+        whole = upstream.body_if_complete()
+        if whole is not None:  # most API answers arrive in one piece: one message
+            await send({"type": "http.response.body", "body": whole, "more_body": False})
+            return
+        while chunk := await upstream.chunk():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except UpstreamError as error:
+        logger.warning("%s broke off its answer: %s", service, error)
+        raise UpstreamBrokeOff(service) from None
+    finally:
+        upstream.release()
+
+
+async def _forward_with_aiohttp(
     send: Send,
     *,
     session: aiohttp.ClientSession,
@@ -146,7 +235,7 @@ async def http_forward(
     headers: list[tuple[str, str]],
     body: bytes | None,
 ) -> None:
-    """Send the request to `service` and relay its answer; GatewayError if none could be had."""
+    """HEAD requests and https services (the pool speaks plain HTTP and expects bodies)."""
     url = URL(upstream_url(settings.service_url(service), path, query_string), encoded=True)
     request_headers = CIMultiDict(headers)
     attempts = 2 if method in _RETRYABLE_METHODS else 1

@@ -270,3 +270,17 @@ def test_the_gateway_adds_no_headers_of_its_own_client(gateway: Gateway) -> None
 
     raw = [name for name, _ in response.json()["header_list"]]
     assert raw.count("accept-encoding") == 1
+
+
+def test_connections_to_a_service_are_kept_alive_and_reused(gateway: Gateway) -> None:
+    ports = {gateway.get("/api/tasks/1").json()["client_port"] for _ in range(5)}
+
+    assert len(ports) == 1  # one pooled connection, one request after another
+
+
+def test_a_head_request_gets_the_headers_and_no_body(gateway: Gateway) -> None:
+    response = gateway.request("HEAD", "/api/tasks/download?mb=1")
+
+    assert response.status_code == 200
+    assert response.content == b""
+    assert gateway.get("/api/tasks/1").status_code == 200  # the connection after it is sound

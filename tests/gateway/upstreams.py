@@ -48,6 +48,7 @@ def upstream_app(service: str, state: UpstreamState) -> Starlette:
                 "header_list": [[name.decode(), value.decode()] for name, value in request.scope["headers"]],
                 "body_len": len(body),
                 "body_sha256": hashlib.sha256(body).hexdigest(),
+                "client_port": request.client.port if request.client else None,
             },
             headers={"X-Served-By": service},
         )
