@@ -24,36 +24,52 @@ class JsonFormatter(logging.Formatter):
 
 
 class DeferredFlushHandler(logging.StreamHandler):
-    """Writes each line at once but flushes the stream at most every `FLUSH_INTERVAL` seconds
-    inside an event loop: a flush per access line was a syscall per request, a third of the
-    gateway's CPU at load (docs/benchmarks.md). Warnings and errors are flushed at once."""
+    """Collects lines and writes them together at most every `FLUSH_INTERVAL` seconds inside an
+    event loop. A write per access line was a syscall per request (the launcher runs every
+    process with PYTHONUNBUFFERED=1, so stdout writes through), a sixth of the gateway's CPU
+    at load (docs/benchmarks.md). Warnings and errors, and lines outside a loop, go out at once
+    (with whatever is waiting, in order)."""
 
     FLUSH_INTERVAL = 0.05
 
     def __init__(self, stream: object = None) -> None:
         super().__init__(stream)
-        self._flush_pending = False
+        self._pending: list[str] = []
+        self._flush_scheduled = False
 
     def emit(self, record: logging.LogRecord) -> None:
-        self._urgent = record.levelno >= logging.WARNING
-        super().emit(record)
-
-    def flush(self) -> None:
-        if getattr(self, "_urgent", True):
-            super().flush()
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:  # noqa: BLE001 - logging must never raise into the request
+            self.handleError(record)
+            return
+        self._pending.append(line)
+        if record.levelno >= logging.WARNING:
+            self._write_pending()
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            super().flush()
+            self._write_pending()
             return
-        if not self._flush_pending:
-            self._flush_pending = True
-            loop.call_later(self.FLUSH_INTERVAL, self._flush_now)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_later(self.FLUSH_INTERVAL, self._write_pending)
 
-    def _flush_now(self) -> None:
-        self._flush_pending = False
-        super().flush()
+    def _write_pending(self) -> None:
+        self._flush_scheduled = False
+        if not self._pending:
+            return
+        text, self._pending = "".join(self._pending), []
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):  # a closed stdout: nothing to be done about it here
+            pass
+
+    def close(self) -> None:
+        self._write_pending()
+        super().close()
 
 
 def logging_configure(*, level: str) -> None:
