@@ -15,7 +15,7 @@ whether slow clients hurt anyone else.
    behind a second gateway. `--slow-clients` clients (in a process of their own) each trickle
    a sign-in body one byte every 2 s into the gateway while one client measures the p99 of
    ordinary requests through it; the same measurement without slow clients is the baseline,
-   in three alternating rounds.
+   in six alternating rounds.
 
 Prints a table (target, measured, pass/fail); docs/benchmarks.md keeps the numbers.
 """
@@ -268,7 +268,7 @@ def slow_clients_measure(port: int, *, clients: int, samples: int, headers: dict
     asyncio.run(_timed_requests(port, count=50, headers=headers))  # warm up
     baseline: list[float] = []
     loaded: list[float] = []
-    rounds = 3
+    rounds = 6
     for _ in range(rounds):
         baseline += asyncio.run(_timed_requests(port, count=samples // rounds, headers=headers))
         worker = subprocess.Popen(
@@ -291,7 +291,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=6, help="seconds per wrk run")
     parser.add_argument("--slow-clients", type=int, default=50)
-    parser.add_argument("--samples", type=int, default=600, help="timed requests per slow-client side")
+    parser.add_argument("--samples", type=int, default=900, help="timed requests per slow-client side")
     parser.add_argument("--slow-client-worker", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.slow_client_worker:
