@@ -106,7 +106,11 @@ def _site_create(settings: GatewaySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         session = http_session_create(settings=settings)
-        pool = UpstreamPool(connect_timeout=settings.connect_timeout, read_timeout=settings.upstream_timeout)
+        pool = UpstreamPool(
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.upstream_timeout,
+            max_connections=settings.max_connections,
+        )
         redis = Redis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=1.0)
         jwks = JwksCache(settings=settings, client=session)
         tenants = TenantDirectory(settings=settings, client=session, redis=redis)

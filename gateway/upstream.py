@@ -185,6 +185,7 @@ class UpstreamResponse:
         if self._released:
             return
         self._released = True
+        self._pool.slot_release()
         connection = self._connection
         reusable = connection.complete and connection.error is None and not connection.lost and not connection.chunks
         if reusable and connection.keep_alive:
@@ -194,16 +195,36 @@ class UpstreamResponse:
 
 
 class UpstreamPool:
-    def __init__(self, *, connect_timeout: float, read_timeout: float, idle_timeout: float = 1.5) -> None:
+    def __init__(
+        self, *, connect_timeout: float, read_timeout: float, max_connections: int = 200, idle_timeout: float = 1.5
+    ) -> None:
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._idle_timeout = idle_timeout
         self._idle: dict[tuple[str, int], deque[_Connection]] = {}
+        # Requests in flight at once, over all services (GATEWAY_MAX_CONNECTIONS): beyond it a
+        # request waits for a slot, within its read timeout, rather than opening yet another
+        # connection to a service that is already slow.
+        self._slots = asyncio.Semaphore(max_connections)
 
     async def request(
         self, *, host: str, port: int, method: str, head: bytes, body: bytes | None, retry: bool
     ) -> UpstreamResponse:
-        """Send `head` (request line and headers, ending in a blank line) and `body`; the answer's head."""
+        """Send `head` (request line and headers, ending in a blank line) and `body`; the answer's head.
+
+        The caller must `release()` the answer; until then it holds one of the pool's slots."""
+        try:
+            async with asyncio.timeout(self._read_timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise UpstreamTimeout(f"no free connection within {self._read_timeout:g} s") from None
+        try:
+            return await self._request(host=host, port=port, head=head, body=body, retry=retry)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def _request(self, *, host: str, port: int, head: bytes, body: bytes | None, retry: bool) -> UpstreamResponse:
         attempts = 2 if retry else 1
         for attempt in range(attempts):
             connection = self._idle_get((host, port)) or await self._connect(host, port)
@@ -220,8 +241,14 @@ class UpstreamPool:
                 if attempt + 1 < attempts:
                     continue
                 raise
+            except BaseException:
+                connection._close()  # cancelled mid-request: its answer belongs to no one
+                raise
             return UpstreamResponse(self, connection, self._read_timeout)
         raise AssertionError("unreachable")
+
+    def slot_release(self) -> None:
+        self._slots.release()
 
     def _idle_get(self, key: tuple[str, int]) -> _Connection | None:
         idle = self._idle.get(key)

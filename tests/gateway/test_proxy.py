@@ -284,3 +284,17 @@ def test_a_head_request_gets_the_headers_and_no_body(gateway: Gateway) -> None:
     assert response.status_code == 200
     assert response.content == b""
     assert gateway.get("/api/tasks/1").status_code == 200  # the connection after it is sound
+
+
+def test_requests_beyond_the_connection_cap_wait_for_a_slot(make_gateway, stack) -> None:
+    gateway = make_gateway(max_connections=1, upstream_timeout=0.5)
+    headers = {"Host": "acme.localhost:8000", "Authorization": f"Bearer {stack.token()}"}
+
+    with gateway.http.stream("GET", "/api/tasks/download?mb=64", headers=headers) as held:
+        assert held.status_code == 200  # unread: the gateway's relay waits on this client, holding the slot
+        waiting = gateway.get("/api/tasks/1")
+    after = gateway.get("/api/tasks/1")
+
+    assert waiting.status_code == 504
+    assert waiting.json()["error"]["code"] == "gateway_timeout"
+    assert after.status_code == 200
