@@ -77,10 +77,10 @@ class Gate:
         claims: dict | None = None
         token: PresentedToken | None = None
         token_error: GatewayError | None = None
-        cookies: dict[str, str] | None = None
+        cookies = _LazyCookies(headers)
         public = path_is_public(method, path)
         if not public:
-            token = token_from(headers=headers, cookies=_LazyCookies(headers), subprotocols=subprotocols)
+            token = token_from(headers=headers, cookies=cookies, subprotocols=subprotocols)
             if token is None:
                 token_error = GatewayError(
                     401,
@@ -127,9 +127,7 @@ class Gate:
                     location = f"/api/auth/resume?next={quote(target, safe='')}"
                     raise GatewayError(302, "login_required", "Sign in first", headers={"Location": location}) from None
                 raise
-            if token.source == "cookie" and cookies is None:
-                cookies = cookies_parse(headers)
-            csrf_check(method=method, token=token, headers=headers, cookies=cookies or {})
+            csrf_check(method=method, token=token, headers=headers, cookies=cookies)
             state["user_id"] = str(claims["sub"])
         return Admission(route=route, service=service, tenant=tenant, claims=claims)
 

@@ -271,10 +271,3 @@ def token_revoked() -> GatewayError:
         "This access token was revoked (signed out); sign in again",
         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
     )
-
-
-async def token_verify(*, token: str, jwks: JwksCache, settings: GatewaySettings, tenant_id: str | None) -> dict:
-    """The token's claims if identity signed it for this platform and this host's tenant."""
-    claims = await token_claims(token=token, jwks=jwks, settings=settings)
-    token_tenant_check(claims, tenant_id=tenant_id)
-    return claims
