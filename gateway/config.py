@@ -37,6 +37,23 @@ class GatewaySettings(BaseSettings):
     max_connections: int = Field(200, gt=0, validation_alias=_env("GATEWAY_MAX_CONNECTIONS"))
     websocket_max_message: int = Field(2**20, gt=0, validation_alias=_env("GATEWAY_WS_MAX_MESSAGE"))
 
+    # Slow clients (issue 8, item 3): the gateway reads the whole request before any service sees
+    # it, within these bounds. Headers: from the connection (or the previous response) to the end
+    # of the headers (enforced by gateway.server's protocol). Body: `body_timeout` seconds plus
+    # one second per `body_min_rate` bytes declared or received, whichever is more.
+    header_timeout: float = Field(10.0, gt=0, validation_alias=_env("GATEWAY_HEADER_TIMEOUT"))
+    body_timeout: float = Field(10.0, gt=0, validation_alias=_env("GATEWAY_BODY_TIMEOUT"))
+    body_min_rate: int = Field(64 * 1024, gt=0, validation_alias=_env("GATEWAY_BODY_MIN_RATE"))
+    # Per-route body limits (bytes): sign-in and signup are tiny; task attachments carry a file
+    # (projects accepts PROJECTS_ATTACHMENT_MAX_BYTES, 10 MiB, plus the multipart envelope).
+    body_limit_default: int = Field(1024 * 1024, gt=0, validation_alias=_env("GATEWAY_BODY_LIMIT"))
+    body_limit_auth: int = Field(64 * 1024, gt=0, validation_alias=_env("GATEWAY_BODY_LIMIT_AUTH"))
+    body_limit_upload: int = Field(11 * 1024 * 1024, gt=0, validation_alias=_env("GATEWAY_BODY_LIMIT_UPLOAD"))
+
+    # Client IP (issue 8, item 6): the socket peer, unless it is one of these proxies (IPs or
+    # CIDRs, comma-separated); only then is X-Forwarded-For believed. None by default.
+    trusted_proxies: str = Field("", validation_alias=_env("GATEWAY_TRUSTED_PROXIES"))
+
     tenant_cache_ttl: int = Field(60, gt=0, validation_alias=_env("GATEWAY_TENANT_CACHE_TTL"))
     # Not-yet-active and unknown tenants change soon (provisioning finishes, signup lands): cache briefly.
     tenant_transient_ttl: int = Field(5, gt=0, validation_alias=_env("GATEWAY_TENANT_TRANSIENT_TTL"))

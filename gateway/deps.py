@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-import httpx
+import aiohttp
 from fastapi import Depends
 from redis.asyncio import Redis
 from starlette.requests import HTTPConnection
@@ -18,7 +18,7 @@ def _settings(conn: HTTPConnection) -> GatewaySettings:
     return conn.app.state.settings
 
 
-def _http_client(conn: HTTPConnection) -> httpx.AsyncClient:
+def _http_client(conn: HTTPConnection) -> aiohttp.ClientSession:
     return conn.app.state.http_client
 
 
@@ -47,7 +47,7 @@ def request_id(conn: HTTPConnection) -> str:
 
 
 Settings = Annotated[GatewaySettings, Depends(_settings)]
-HttpClient = Annotated[httpx.AsyncClient, Depends(_http_client)]
+HttpClient = Annotated[aiohttp.ClientSession, Depends(_http_client)]
 RedisClient = Annotated[Redis, Depends(_redis)]
 Tenants = Annotated[TenantDirectory, Depends(_tenants)]
 TenantEvents = Annotated[TenantEventSubscriber, Depends(_tenant_events)]

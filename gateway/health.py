@@ -2,41 +2,41 @@
 
 import asyncio
 
-import httpx
+import aiohttp
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.config import SERVICES, GatewaySettings
 
 
-async def service_readiness(*, client: httpx.AsyncClient, settings: GatewaySettings, service: str) -> str:
+async def service_readiness(*, client: aiohttp.ClientSession, settings: GatewaySettings, service: str) -> str:
     """ "ok", or why the service is not ready."""
     try:
-        response = await client.get(
+        async with client.get(
             f"{settings.service_url(service)}/readyz",
             headers={"Accept": "application/json"},
-            timeout=httpx.Timeout(
-                settings.health_timeout, connect=min(settings.connect_timeout, settings.health_timeout)
+            timeout=aiohttp.ClientTimeout(
+                total=settings.health_timeout, connect=min(settings.connect_timeout, settings.health_timeout)
             ),
-        )
-    except httpx.ConnectError:
+        ) as response:
+            if response.status == 200:
+                return "ok"
+            reason = f"not ready: status {response.status}"
+            try:
+                checks = (await response.json(content_type=None)).get("checks", {})
+            except (ValueError, AttributeError, aiohttp.ClientError):
+                checks = {}
+    except aiohttp.ClientConnectorError:
         return "unreachable: connection refused"
-    except httpx.TimeoutException:
+    except TimeoutError:
         return f"timeout after {settings.health_timeout:g} s"
-    except httpx.TransportError as error:
+    except aiohttp.ClientError as error:
         return f"unreachable: {type(error).__name__}"
-    if response.status_code == 200:
-        return "ok"
-    reason = f"not ready: status {response.status_code}"
-    try:
-        checks = response.json().get("checks", {})
-    except (ValueError, AttributeError):
-        checks = {}
     failing = [name for name, state in checks.items() if state != "ok"] if isinstance(checks, dict) else []
     return f"{reason} ({', '.join(failing)} failing)" if failing else reason
 
 
-async def services_readiness(*, client: httpx.AsyncClient, settings: GatewaySettings) -> dict[str, str]:
+async def services_readiness(*, client: aiohttp.ClientSession, settings: GatewaySettings) -> dict[str, str]:
     states = await asyncio.gather(
         *(service_readiness(client=client, settings=settings, service=service) for service in SERVICES)
     )

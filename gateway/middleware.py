@@ -13,11 +13,15 @@ from gateway.logging import access_log
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
 def request_id_from(headers: Headers) -> str:
     incoming = headers.get("x-request-id", "")
     if _VALID_REQUEST_ID.fullmatch(incoming):
         return incoming
-    return uuid.uuid4().hex
+    return new_request_id()
 
 
 class RequestContextMiddleware:
@@ -38,6 +42,7 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] in ("http.response.start", "websocket.http.response.start"):
                 status = message["status"]
+                state["response_started"] = True
                 MutableHeaders(scope=message)["X-Request-ID"] = request_id
             elif message["type"] == "websocket.accept":
                 status = 101

@@ -1,27 +1,33 @@
-"""Forwarding to a service: HTTP with streamed bodies both ways, and WebSockets.
+"""Forwarding to a service: HTTP over one pooled aiohttp session, and WebSockets.
 
-Requests are built by hand (not `client.build_request`) so the pooled client adds no
-default headers of its own (an `Accept-Encoding` the browser never sent would come back
-compressed) and keeps no cookies between callers.
+The request body was read whole by the gateway first (gateway/body.py), so a service gets
+a complete body with a Content-Length and never waits on a slow client; the response streams
+back as the service writes it. The path forwarded is exactly the one the gateway normalized
+and routed (gateway/paths.py): the URL is built `encoded=True`, so the client re-normalizes
+nothing. The session adds no headers of its own (no `Accept-Encoding` the browser never sent,
+no `User-Agent`, no `Content-Type`), decompresses nothing and keeps no cookies.
 """
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
-from http.cookiejar import CookieJar, DefaultCookiePolicy
+from collections.abc import Iterable
+from functools import lru_cache
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 import websockets
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from multidict import CIMultiDict
+from starlette.responses import JSONResponse
+from starlette.types import Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from yarl import URL
 
 from gateway.config import GatewaySettings
 from gateway.errors import GatewayError, error_body
+from gateway.upstream import UpstreamBroken, UpstreamConnectError, UpstreamError, UpstreamPool, UpstreamTimeout
 
 logger = logging.getLogger(__name__)
 
@@ -39,110 +45,259 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
+_HOP_BY_HOP_BYTES = frozenset(name.encode() for name in HOP_BY_HOP)
 # The gateway's own server writes these on every response; the service's copies would double them.
-RESPONSE_SERVER_OWNED = frozenset({"server", "date"})
-# Only the gateway may say who the tenant is or vouch for an internal caller.
-CLIENT_FORBIDDEN = frozenset({"x-tenant-id", "x-tenant-slug", "x-internal-token", "x-request-id", "x-forwarded-host"})
+_RESPONSE_SERVER_OWNED = frozenset({b"server", b"date"})
+# Only the gateway may say who the tenant is, who the client is, or vouch for an internal caller.
+CLIENT_FORBIDDEN = frozenset(
+    {
+        "x-tenant-id",
+        "x-tenant-slug",
+        "x-internal-token",
+        "x-request-id",
+        # Forwarding headers: the gateway writes its own; a client's copy would sit beside it.
+        "x-forwarded-host",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-port",
+        "x-forwarded-prefix",
+        "forwarded",
+        "x-real-ip",
+    }
+)
+# The body is forwarded whole, framed by the gateway: the client's framing does not apply to it.
+_BODY_FRAMING = frozenset({"content-length", "expect"})
 # The websockets client writes these itself, for its own handshake with the service.
 _WEBSOCKET_HANDSHAKE = frozenset({"host", "origin", "user-agent", "content-length"})
+# Idempotent requests are retried once when a pooled connection turned out to be closed by the
+# service (its keep-alive ended as we reused it): the service never saw that attempt.
+_RETRYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_CHUNK = 64 * 1024
 
 
-def http_client_create(*, settings: GatewaySettings) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.upstream_timeout, connect=settings.connect_timeout),
-        limits=httpx.Limits(
-            max_connections=settings.max_connections, max_keepalive_connections=settings.max_connections // 2
+def http_session_create(*, settings: GatewaySettings) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(
+        limit=settings.max_connections,
+        limit_per_host=0,
+        # Below the services' own keep-alive (gunicorn: 2 s), so the gateway drops an idle
+        # connection before the service does and rarely reuses one that is closing.
+        keepalive_timeout=1.5,
+        ttl_dns_cache=300,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(
+            total=None, connect=settings.connect_timeout, sock_read=settings.upstream_timeout
         ),
-        follow_redirects=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=False,
         trust_env=False,
-        cookies=httpx.Cookies(CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))),
+        skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
     )
 
 
 def forwarded_headers(
     raw_headers: Iterable[tuple[bytes, bytes]],
     *,
-    client_ip: str | None,
+    client_ip: str,
     scheme: str,
     request_id: str,
     tenant: tuple[str, str] | None,
     drop: frozenset[str] = frozenset(),
 ) -> list[tuple[str, str]]:
     """The client's headers minus hop-by-hop and spoofable ones, plus what the services rely on."""
-    pairs = [(name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in raw_headers]
+    pairs = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in raw_headers]
     named_by_connection = {
         token.strip().lower() for name, value in pairs if name == "connection" for token in value.split(",")
     }
     skip = HOP_BY_HOP | CLIENT_FORBIDDEN | named_by_connection | drop
-    headers = [(name, value) for name, value in pairs if name not in skip and name != "x-forwarded-for"]
+    headers = [(name, value) for name, value in pairs if name not in skip]
     host = next((value for name, value in pairs if name == "host"), "")
-    previous_for = ", ".join(value for name, value in pairs if name == "x-forwarded-for")
-    forwarded_for = ", ".join(part for part in (previous_for, client_ip or "") if part)
     headers += [
         ("x-forwarded-host", host),
         ("x-forwarded-proto", scheme),
         ("x-request-id", request_id),
+        # Exactly one value, the client as the gateway decided it (gateway/clientip.py).
+        ("x-forwarded-for", client_ip),
     ]
-    if forwarded_for:
-        headers.append(("x-forwarded-for", forwarded_for))
     if tenant is not None:
         headers += [("x-tenant-id", tenant[0]), ("x-tenant-slug", tenant[1])]
     return headers
 
 
-def _upstream_url(base_url: str, raw_path: bytes, query_string: bytes) -> str:
-    url = base_url + raw_path.decode("latin-1")
-    if query_string:
-        url += "?" + query_string.decode("latin-1")
-    return url
+def _query_encoded(query_string: bytes) -> str:
+    """The query as the client sent it, with any byte a URL cannot carry raw percent-encoded."""
+    if all(0x21 <= byte <= 0x7E for byte in query_string):
+        return query_string.decode("ascii")
+    return "".join(chr(byte) if 0x21 <= byte <= 0x7E else f"%{byte:02X}" for byte in query_string)
 
 
-async def _relay_body(upstream: httpx.Response) -> AsyncIterator[bytes]:
-    try:
-        async for chunk in upstream.aiter_raw():
-            yield chunk
-    finally:
-        await upstream.aclose()
+def upstream_url(base_url: str, path: str, query_string: bytes) -> str:
+    return base_url + path + (f"?{_query_encoded(query_string)}" if query_string else "")
+
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+@lru_cache(maxsize=64)
+def _plain_http_address(base_url: str) -> tuple[str, int] | None:
+    parts = urlsplit(base_url)
+    if parts.scheme != "http" or parts.path not in ("", "/"):
+        return None
+    return parts.hostname or "127.0.0.1", parts.port or 80
 
 
 async def http_forward(
-    request: Request,
+    send: Send,
     *,
-    client: httpx.AsyncClient,
+    pool: UpstreamPool,
+    session: aiohttp.ClientSession,
     settings: GatewaySettings,
+    method: str,
     service: str,
+    path: str,
+    query_string: bytes,
     headers: list[tuple[str, str]],
-) -> Response:
-    has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
-    upstream_request = httpx.Request(
-        request.method,
-        _upstream_url(
-            settings.service_url(service), request.scope.get("raw_path") or b"/", request.scope["query_string"]
-        ),
-        headers=headers,
-        content=request.stream() if has_body else None,
-        extensions={"timeout": client.timeout.as_dict()},
-    )
+    body: bytes | None,
+) -> None:
+    """Send the request to `service` and relay its answer; GatewayError if none could be had."""
+    address = _plain_http_address(settings.service_url(service))
+    if address is None or method == "HEAD":
+        await _forward_with_aiohttp(
+            send,
+            session=session,
+            settings=settings,
+            method=method,
+            service=service,
+            path=path,
+            query_string=query_string,
+            headers=headers,
+            body=body,
+        )
+        return
+    host, port = address
+    lines = [f"{method} {upstream_url('', path, query_string)} HTTP/1.1"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    if not any(name == "host" for name, _ in headers):
+        lines.append(f"host: {host}:{port}")
+    if body is not None or method in _BODY_METHODS:
+        lines.append(f"content-length: {len(body) if body else 0}")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
     try:
-        async with asyncio.timeout(settings.upstream_timeout):
-            upstream = await client.send(upstream_request, stream=True)
-    except (httpx.ConnectError, httpx.ConnectTimeout):
+        upstream = await pool.request(
+            host=host, port=port, method=method, head=head, body=body, retry=method in _RETRYABLE_METHODS
+        )
+    except UpstreamConnectError:
         raise GatewayError(503, "service_unavailable", f"{service} is unavailable", service=service) from None
-    except (TimeoutError, httpx.TimeoutException):
+    except UpstreamTimeout:
         raise GatewayError(
             504, "gateway_timeout", f"{service} did not answer within {settings.upstream_timeout:g} s", service=service
         ) from None
-    except httpx.TransportError as error:
-        logger.warning("bad upstream answer from %s: %r", service, error)
+    except UpstreamBroken as error:
+        logger.warning("bad upstream answer from %s: %s", service, error)
         raise GatewayError(502, "bad_gateway", f"{service} sent a broken answer", service=service) from None
 
-    response = StreamingResponse(_relay_body(upstream), status_code=upstream.status_code)
-    response.raw_headers = [
-        (name.lower(), value)
-        for name, value in upstream.headers.raw
-        if name.lower().decode("latin-1") not in HOP_BY_HOP | RESPONSE_SERVER_OWNED
-    ]
-    return response
+    try:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": upstream.status,
+                "headers": [
+                    (name.lower(), value)
+                    for name, value in upstream.headers
+                    if name.lower() not in _HOP_BY_HOP_BYTES and name.lower() not in _RESPONSE_SERVER_OWNED
+                ],
+            }
+        )
+        whole = upstream.body_if_complete()
+        if whole is not None:  # most API answers arrive in one piece: one message
+            await send({"type": "http.response.body", "body": whole, "more_body": False})
+            return
+        while chunk := await upstream.chunk():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except UpstreamError as error:
+        logger.warning("%s broke off its answer: %s", service, error)
+        raise UpstreamBrokeOff(service) from None
+    finally:
+        upstream.release()
+
+
+async def _forward_with_aiohttp(
+    send: Send,
+    *,
+    session: aiohttp.ClientSession,
+    settings: GatewaySettings,
+    method: str,
+    service: str,
+    path: str,
+    query_string: bytes,
+    headers: list[tuple[str, str]],
+    body: bytes | None,
+) -> None:
+    """HEAD requests and https services (the pool speaks plain HTTP and expects bodies)."""
+    url = URL(upstream_url(settings.service_url(service), path, query_string), encoded=True)
+    request_headers = CIMultiDict(headers)
+    attempts = 2 if method in _RETRYABLE_METHODS else 1
+    for attempt in range(attempts):
+        try:
+            upstream = await session.request(
+                method, url, headers=request_headers, data=body, allow_redirects=False, compress=None
+            )
+            break
+        except aiohttp.ClientConnectorError:
+            raise GatewayError(503, "service_unavailable", f"{service} is unavailable", service=service) from None
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise GatewayError(
+                504,
+                "gateway_timeout",
+                f"{service} did not answer within {settings.upstream_timeout:g} s",
+                service=service,
+            ) from None
+        except aiohttp.ServerDisconnectedError:
+            if attempt + 1 < attempts:
+                continue
+            raise GatewayError(502, "bad_gateway", f"{service} closed the connection", service=service) from None
+        except aiohttp.ClientError as error:
+            logger.warning("bad upstream answer from %s: %r", service, error)
+            raise GatewayError(502, "bad_gateway", f"{service} sent a broken answer", service=service) from None
+
+    try:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": upstream.status,
+                "headers": [
+                    (name.lower(), value)
+                    for name, value in upstream.raw_headers
+                    if name.lower() not in _HOP_BY_HOP_BYTES and name.lower() not in _RESPONSE_SERVER_OWNED
+                ],
+            }
+        )
+        if method == "HEAD":
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        if upstream.content_length is not None and upstream.content_length <= _CHUNK:
+            # Most API answers: small and sized, one message instead of a stream of them.
+            await send({"type": "http.response.body", "body": await upstream.read(), "more_body": False})
+            return
+        content = upstream.content
+        while True:
+            chunk = await content.read(_CHUNK)
+            if not chunk:
+                break
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except (aiohttp.ClientError, TimeoutError) as error:
+        # Headers are gone already: the only honest signal left is to cut the connection.
+        logger.warning("%s broke off its answer: %r", service, error)
+        raise UpstreamBrokeOff(service) from None
+    finally:
+        upstream.release()
+
+
+class UpstreamBrokeOff(Exception):
+    """A service stopped mid-answer; the client's connection is closed to say so."""
 
 
 # WebSocket close codes that exist only locally and may not be sent on the wire.
@@ -164,6 +319,7 @@ async def websocket_forward(
     *,
     settings: GatewaySettings,
     service: str,
+    path: str,
     headers: list[tuple[str, str]],
     request_id: str,
 ) -> None:
@@ -171,7 +327,7 @@ async def websocket_forward(
     secure = base.scheme == "https"
     target_host = base.hostname or "127.0.0.1"
     target_port = base.port or (443 if secure else 80)
-    path_and_query = _upstream_url("", websocket.scope.get("raw_path") or b"/", websocket.scope["query_string"])
+    path_and_query = upstream_url("", path, websocket.scope["query_string"])
     # Keep the client's Host (services route on it); only the TCP destination changes.
     original_host = websocket.headers.get("host") or f"{target_host}:{target_port}"
     uri = f"{'wss' if secure else 'ws'}://{original_host}{path_and_query}"

@@ -13,8 +13,9 @@ import re
 import time
 import weakref
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
-import httpx
+import aiohttp
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -25,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _NOT_FOUND = "__not_found__"
+_LOCAL_MAX_ENTRIES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,28 +48,38 @@ def host_tenant_slug(host: str, *, base_domain: str) -> str | None:
 
     Raises tenant_not_found for a host under BASE_DOMAIN that cannot be a tenant slug.
     """
+    slug, hostname = _host_slug(host, base_domain)
+    if slug is _INVALID:
+        raise GatewayError(404, "tenant_not_found", f"No organization lives at {hostname}")
+    return slug
+
+
+_INVALID = "\x00invalid"
+
+
+@lru_cache(maxsize=4096)  # on every request; hosts repeat
+def _host_slug(host: str, base_domain: str) -> tuple[str | None, str]:
     hostname = host.strip().lower().rstrip(".")
     if hostname.startswith("["):  # an IPv6 literal is never a tenant
-        return None
+        return None, hostname
     hostname = hostname.rsplit(":", 1)[0] if ":" in hostname else hostname
     base = base_domain.lower().rstrip(".")
     if hostname == base or not hostname.endswith("." + base):
-        return None
+        return None, hostname
     slug = hostname.removesuffix("." + base)
-    if not tenant_slug_valid(slug):
-        raise GatewayError(404, "tenant_not_found", f"No organization lives at {hostname}")
-    return slug
+    return (slug if tenant_slug_valid(slug) else _INVALID), hostname
 
 
 _directories: "weakref.WeakSet[TenantDirectory]" = weakref.WeakSet()
 
 
 class TenantDirectory:
-    def __init__(self, *, settings: GatewaySettings, client: httpx.AsyncClient, redis: Redis) -> None:
+    def __init__(self, *, settings: GatewaySettings, client: aiohttp.ClientSession, redis: Redis) -> None:
         self._settings = settings
         self._client = client
         self._redis = redis
         self._local: dict[str, tuple[float, Tenant | None]] = {}
+        self._inflight: dict[tuple[str, int], asyncio.Future[Tenant | None]] = {}
         # Bumped by every invalidation: a lookup that was in flight across one must not write
         # what it read (possibly the old state) back into the caches the invalidation just emptied.
         self._generation = 0
@@ -90,7 +102,19 @@ class TenantDirectory:
         cached = self._local.get(slug)
         if cached and cached[0] > now:
             return cached[1]
+        # One lookup per slug at a time: when the in-process entry expires under load, the
+        # concurrent requests for that tenant wait for one Redis (or tenancy) round trip instead
+        # of each making its own. Keyed by generation, so a request that comes after an
+        # invalidation never joins a lookup that started before it.
+        key = (slug, self._generation)
+        shared = self._inflight.get(key)
+        if shared is None:
+            shared = asyncio.ensure_future(self._lookup_once(slug, now))
+            self._inflight[key] = shared
+            shared.add_done_callback(lambda _: self._inflight.pop(key, None))
+        return await asyncio.shield(shared)
 
+    async def _lookup_once(self, slug: str, now: float) -> Tenant | None:
         generation = self._generation
         found, tenant = await self._from_redis(slug)
         if not found:
@@ -98,6 +122,8 @@ class TenantDirectory:
             if generation == self._generation:
                 await self._to_redis(slug, tenant)
         if self._settings.tenant_local_ttl and generation == self._generation:
+            if len(self._local) >= _LOCAL_MAX_ENTRIES:  # random slugs must not grow it without bound
+                self._local.clear()
             self._local[slug] = (now + self._local_ttl(tenant), tenant)
         return tenant
 
@@ -131,18 +157,22 @@ class TenantDirectory:
     async def _from_tenancy(self, slug: str) -> Tenant | None:
         url = f"{self._settings.service_url('tenancy')}/api/tenants/{slug}"
         try:
-            response = await self._client.get(url, headers={"Accept": "application/json"})
-        except httpx.TimeoutException:
+            async with self._client.get(
+                url,
+                headers={"Accept": "application/json"},
+                timeout=aiohttp.ClientTimeout(total=self._settings.upstream_timeout),
+            ) as response:
+                if response.status == 404:
+                    return None
+                if response.status != 200:
+                    raise GatewayError(
+                        503, "service_unavailable", f"tenancy answered {response.status}", service="tenancy"
+                    )
+                body = await response.json(content_type=None)
+        except TimeoutError:
             raise GatewayError(504, "gateway_timeout", "tenancy did not answer in time", service="tenancy") from None
-        except httpx.TransportError:
+        except (aiohttp.ClientError, ValueError):
             raise GatewayError(503, "service_unavailable", "tenancy is unavailable", service="tenancy") from None
-        if response.status_code == 404:
-            return None
-        if response.status_code != 200:
-            raise GatewayError(
-                503, "service_unavailable", f"tenancy answered {response.status_code}", service="tenancy"
-            )
-        body = response.json()
         return Tenant(
             id=str(body["id"]),
             slug=body["slug"],

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from apps.events.broker import broker_connect, connection_close
 from gateway.config import SERVICES, GatewaySettings
 from gateway.main import create_app
+from gateway.server import header_timeout_protocol
 from tests.gateway.upstreams import UpstreamState, serve, upstream_app
 
 REDIS_URL = "redis://127.0.0.1:6379/11"
@@ -111,8 +112,11 @@ class Stack:
     @contextmanager
     def gateway(self, **overrides: object) -> Iterator["Gateway"]:
         settings = self.settings(**overrides)
-        # As at the edge: the test client is not a trusted proxy, its X-Forwarded-For is only appended to.
-        with serve(create_app(settings), proxy_headers=False) as base_url:
+        # As platform/processes.toml runs it: uvicorn believes no forwarding header (the gateway
+        # decides the client IP itself), and the gateway's HTTP protocol bounds header reads.
+        with serve(
+            create_app(settings), proxy_headers=False, http=header_timeout_protocol(settings.header_timeout)
+        ) as base_url:
             yield Gateway(base_url, settings, self)
 
     def token(self, tenant: str | None = "acme", **overrides: object) -> str:

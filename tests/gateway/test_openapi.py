@@ -30,6 +30,8 @@ IDENTITY_30 = {
                 },
             }
         },
+        # What identity's DRF schema said before issue 8: an authenticated operation shown as anonymous.
+        "/api/auth/me": {"get": {"operationId": "me", "security": [{}], "responses": {"200": {"description": "ok"}}}},
         "/healthz": {"get": {"operationId": "healthz", "responses": {"200": {"description": "ok"}}}},
         "/internal/tenant-owners": {"post": {"operationId": "owners", "responses": {"201": {"description": "x"}}}},
     },
@@ -99,6 +101,7 @@ def test_schemas_of_every_service_merge_without_clobbering(gateway: Gateway, sta
     assert merged["info"]["x-missing-services"] == []
     assert set(merged["paths"]) == {
         "/api/auth/token",
+        "/api/auth/me",
         "/api/users/{id}",
         "/api/projects",
         "/api/tenants",
@@ -153,3 +156,48 @@ def test_swagger_ui_is_served_from_the_vendored_copy(gateway: Gateway) -> None:
     assert "/api/docs/assets/swagger-ui-bundle.js" in page.text
     assert script.status_code == 200
     assert len(script.content) > 100_000
+
+
+def _operations(merged: dict):
+    for path, item in merged["paths"].items():
+        for method, operation in item.items():
+            if method in ("get", "put", "post", "delete", "patch"):
+                yield path, method, operation
+
+
+def test_every_operation_the_gateway_authenticates_declares_the_bearer_scheme(gateway: Gateway, stack) -> None:
+    _install(stack)
+
+    merged = gateway.get("/api/openapi.json", host="localhost:8000", token=None).json()
+
+    scheme = merged["components"]["securitySchemes"]["gateway.bearerAuth"]
+    assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")
+    security = {(path, method): operation["security"] for path, method, operation in _operations(merged)}
+    assert security[("/api/auth/me", "get")] == [{"gateway.bearerAuth": []}]  # anonymous no more
+    assert security[("/api/projects", "get")] == [{"gateway.bearerAuth": []}]  # the service said nothing
+    assert security[("/api/analytics/flow", "get")] == [{"gateway.bearerAuth": []}]
+    assert security[("/api/users/{id}", "get")] == [{"identity.jwtAuth": []}]  # the service's own bearer
+    # What the gateway lets through anonymously is anonymous in the document too.
+    assert security[("/api/auth/token", "post")] == []
+    assert security[("/api/tenants", "post")] == []
+    assert security[("/s/{code}", "get")] == []
+
+
+def test_every_operation_lists_the_errors_the_gateway_answers(gateway: Gateway, stack) -> None:
+    _install(stack)
+
+    merged = gateway.get("/api/openapi.json", host="localhost:8000", token=None).json()
+
+    error_ref = {"$ref": "#/components/schemas/gateway.Error"}
+    assert merged["components"]["schemas"]["gateway.Error"]["required"] == ["error"]
+    for path, method, operation in _operations(merged):
+        responses = operation["responses"]
+        assert "429" in responses, (path, method)
+        if operation["security"]:
+            assert {"401", "403"} <= set(responses), (path, method)
+            assert responses["401"]["content"]["application/json"]["schema"] == error_ref
+        if "{" in path:
+            assert {"400", "404"} <= set(responses), (path, method)
+        if method == "post":
+            assert "413" in responses, (path, method)
+    assert merged["paths"]["/api/users/{id}"]["get"]["responses"]["200"]["content"]  # the service's own, kept

@@ -1,6 +1,10 @@
 import time
+import uuid
 
+from gateway.ratelimit import OUTAGE_BACKOFF
+from tests.gateway.conftest import REDIS_URL
 from tests.gateway.upstreams import closed_port_url
+from tests.tcp_relay import TcpRelay
 
 
 def _assert_limited(response, *, limit: int) -> None:
@@ -21,6 +25,19 @@ def test_login_is_limited_per_ip(make_gateway) -> None:
     _assert_limited(answers[3], limit=3)
     # Reading is a different budget.
     assert gateway.get("/api/projects").status_code == 200
+
+
+def test_the_form_login_spends_the_same_budget_as_the_api(make_gateway) -> None:
+    gateway = make_gateway(rate_limit_login="3/minute")
+
+    answers = [
+        gateway.request("POST", path, token=None, data={"email": "a@b.c"})
+        for path in ("/login", "/api/auth/token", "/login/", "/login")
+    ]
+
+    assert [a.status_code for a in answers[:3]] == [200, 200, 200]
+    _assert_limited(answers[3], limit=3)
+    assert gateway.get("/login", token=None).status_code == 200  # showing the form is not a sign-in
 
 
 def test_signup_is_limited_per_ip(make_gateway) -> None:
@@ -75,3 +92,20 @@ def test_without_redis_general_traffic_fails_open_but_login_stays_limited(make_g
     assert reads == [200] * 5
     assert logins == [200, 200, 429]
     assert time.monotonic() - started < 10
+
+
+def test_limits_resume_when_redis_comes_back(make_gateway, stack) -> None:
+    with TcpRelay(target=("127.0.0.1", 6379)) as relay:
+        relay.up()
+        gateway = make_gateway(redis_url=relay.url_through(REDIS_URL), rate_limit_user="3/minute")
+        token = stack.token(sub=f"dave-{uuid.uuid4().hex[:6]}")
+        assert gateway.get("/api/tasks/1", token=token).status_code == 200  # counted: 1
+
+        relay.down()  # the gateway's pipelined connection is cut and nothing accepts
+        assert gateway.get("/api/tasks/1", token=token).status_code == 200  # fails open, uncounted
+        relay.up()
+        time.sleep(OUTAGE_BACKOFF + 0.2)
+
+        statuses = [gateway.get("/api/tasks/1", token=token).status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 429]  # counts 2 and 3 on the reconnected pipe, then full

@@ -1,4 +1,4 @@
-import httpx
+import aiohttp
 import pytest
 import redis
 from redis.asyncio import Redis
@@ -78,7 +78,7 @@ def test_lookups_are_cached_in_redis(gateway: Gateway, stack) -> None:
 
 async def test_invalidate_tenant_makes_the_next_lookup_ask_tenancy(stack) -> None:
     settings = stack.settings()
-    async with httpx.AsyncClient() as client:
+    async with aiohttp.ClientSession() as client:
         redis_client = Redis.from_url(REDIS_URL)
         directory = TenantDirectory(settings=settings, client=client, redis=redis_client)
         try:

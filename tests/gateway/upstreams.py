@@ -48,6 +48,7 @@ def upstream_app(service: str, state: UpstreamState) -> Starlette:
                 "header_list": [[name.decode(), value.decode()] for name, value in request.scope["headers"]],
                 "body_len": len(body),
                 "body_sha256": hashlib.sha256(body).hexdigest(),
+                "client_port": request.client.port if request.client else None,
             },
             headers={"X-Served-By": service},
         )
@@ -164,10 +165,10 @@ def upstream_app(service: str, state: UpstreamState) -> Starlette:
 
 
 @contextmanager
-def serve(app: object, *, proxy_headers: bool = True) -> Iterator[str]:
+def serve(app: object, *, proxy_headers: bool = True, **options: object) -> Iterator[str]:
     """Run `app` under uvicorn on a free port in a thread; yield its base URL."""
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_level="warning", lifespan="auto", proxy_headers=proxy_headers
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="auto", proxy_headers=proxy_headers, **options
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -191,3 +192,39 @@ def closed_port_url() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def broken_server(answer: bytes) -> Iterator[str]:
+    """A TCP server that reads a request and answers `answer` (b"": closes at once); yields its URL."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(2)
+                try:
+                    conn.recv(65536)
+                    if answer:
+                        conn.sendall(answer)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
