@@ -12,6 +12,22 @@ from gateway.logging import access_log
 # An incoming id is kept only if it cannot smuggle anything into headers or logs.
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
+# What every answer carries when whoever made it (the gateway itself: its errors, health, the
+# merged OpenAPI) did not say: the services set their own (apps/common/middleware.py), which win.
+# Nothing the gateway answers runs script, so its default policy allows nothing at all.
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+)
+
+
+def security_headers_add(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    present = {name.lower() for name, _ in headers}
+    missing = [(name, value) for name, value in SECURITY_HEADERS if name not in present]
+    return [*headers, *missing] if missing else headers
+
 
 def new_request_id() -> str:
     return uuid.uuid4().hex
@@ -43,6 +59,7 @@ class RequestContextMiddleware:
             if message["type"] in ("http.response.start", "websocket.http.response.start"):
                 status = message["status"]
                 state["response_started"] = True
+                message["headers"] = security_headers_add(list(message.get("headers") or []))
                 MutableHeaders(scope=message)["X-Request-ID"] = request_id
             elif message["type"] == "websocket.accept":
                 status = 101

@@ -1,8 +1,13 @@
 """Issue 11 (gateway side): whatever the gateway itself answers follows the JSON error contract,
 on every kind of path; a service that is down, broken or slow is a JSON 502/503/504."""
 
+import base64
+import hashlib
+import re
+
 import pytest
 
+from gateway.middleware import security_headers_add
 from tests.gateway import rawhttp
 from tests.gateway.conftest import Gateway
 from tests.gateway.upstreams import broken_server, closed_port_url
@@ -70,3 +75,37 @@ def test_a_non_idempotent_request_is_not_retried_after_a_broken_answer(make_gate
         response = gateway.request("POST", "/api/tasks", json={"title": "once"})
 
     _assert_contract(response, 502, "bad_gateway")
+
+
+def test_what_the_gateway_answers_itself_carries_the_security_headers(gateway: Gateway) -> None:
+    for response in (
+        gateway.get("/api/nothing", host="localhost:8000", token=None),
+        gateway.get("/healthz", host="localhost:8000", token=None),
+        gateway.get("/api/openapi.json", host="localhost:8000", token=None),
+    ):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["referrer-policy"] == "same-origin"
+        assert "default-src 'none'" in response.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+
+
+def test_swagger_ui_runs_its_start_up_script_by_hash_not_by_allowing_inline_script(gateway: Gateway) -> None:
+    page = gateway.get("/api/docs", host="localhost:8000", token=None)
+    policy = page.headers["content-security-policy"]
+    script_src = next(part for part in policy.split(";") if part.strip().startswith("script-src"))
+    assert "unsafe-inline" not in script_src
+    inline = re.findall(r"<script>(.*?)</script>", page.text, re.S)
+    assert inline
+    for script in inline:
+        digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in script_src
+    assert "frame-ancestors 'none'" in policy
+
+
+def test_a_services_own_security_headers_are_kept(gateway: Gateway) -> None:
+    theirs = [(b"content-security-policy", b"default-src 'self'"), (b"X-Frame-Options", b"SAMEORIGIN")]
+    merged = dict(security_headers_add(theirs))
+    assert merged[b"content-security-policy"] == b"default-src 'self'"
+    assert merged[b"X-Frame-Options"] == b"SAMEORIGIN" and b"x-frame-options" not in merged
+    assert merged[b"x-content-type-options"] == b"nosniff"

@@ -215,8 +215,9 @@ def test_json_nested_deeply_is_a_400(client, owner, board, depth) -> None:
         ("/api/auth/token", f'{{"email": {nested}}}'),
     ):
         response = client.post(path, content=body, headers={**owner, "Content-Type": "application/json"})
-        error = assert_refused(response, 400)
-        assert error["code"] == "too_deep"
+        # A body past the route's limit (64 KiB on /api/auth) is refused by the gateway before the depth is seen.
+        error = assert_refused(response, 400, 413)
+        assert error["code"] == ("too_deep" if response.status_code == 400 else "payload_too_large")
 
 
 def test_json_nested_1000_deep_in_a_signup_is_a_400(client) -> None:
