@@ -34,6 +34,8 @@ class GatewaySettings(BaseSettings):
     upstream_timeout: float = Field(10.0, gt=0, validation_alias=_env("GATEWAY_UPSTREAM_TIMEOUT"))
     connect_timeout: float = Field(2.0, gt=0, validation_alias=_env("GATEWAY_CONNECT_TIMEOUT"))
     health_timeout: float = Field(2.0, gt=0, validation_alias=_env("GATEWAY_HEALTH_TIMEOUT"))
+    # How long one answer of the services' readiness serves /healthz (gateway/health.py); 0 asks every time.
+    health_cache_seconds: float = Field(1.0, ge=0, validation_alias=_env("GATEWAY_HEALTH_CACHE_SECONDS"))
     max_connections: int = Field(200, gt=0, validation_alias=_env("GATEWAY_MAX_CONNECTIONS"))
     websocket_max_message: int = Field(2**20, gt=0, validation_alias=_env("GATEWAY_WS_MAX_MESSAGE"))
 

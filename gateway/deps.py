@@ -9,6 +9,7 @@ from starlette.requests import HTTPConnection
 
 from gateway.auth import JwksCache
 from gateway.config import GatewaySettings
+from gateway.health import ServicesReadiness
 from gateway.ratelimit import RateLimiter
 from gateway.tenant_events import TenantEventSubscriber
 from gateway.tenants import TenantDirectory
@@ -42,6 +43,10 @@ def _limiter(conn: HTTPConnection) -> RateLimiter:
     return conn.app.state.limiter
 
 
+def _readiness(conn: HTTPConnection) -> ServicesReadiness:
+    return conn.app.state.readiness
+
+
 def request_id(conn: HTTPConnection) -> str:
     return conn.state.request_id
 
@@ -54,3 +59,4 @@ TenantEvents = Annotated[TenantEventSubscriber, Depends(_tenant_events)]
 Jwks = Annotated[JwksCache, Depends(_jwks)]
 Limiter = Annotated[RateLimiter, Depends(_limiter)]
 RequestId = Annotated[str, Depends(request_id)]
+Readiness = Annotated[ServicesReadiness, Depends(_readiness)]

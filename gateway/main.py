@@ -28,6 +28,7 @@ from gateway.body import ClientDisconnected, body_limit, body_read, declared_len
 from gateway.clientip import ClientIpResolver, trusted_networks_parse
 from gateway.config import GatewaySettings, get_settings
 from gateway.errors import GatewayError, error_body, error_response
+from gateway.health import ServicesReadiness
 from gateway.logging import logging_configure
 from gateway.middleware import RequestContextMiddleware
 from gateway.paths import path_normalize
@@ -130,6 +131,7 @@ def _site_create(settings: GatewaySettings) -> FastAPI:
         app.state.limiter = limiter
         app.state.gate = Gate(settings=settings, tenants=tenants, jwks=jwks, limiter=limiter, verified=VerifiedTokens())
         app.state.openapi_cache = {}
+        app.state.readiness = ServicesReadiness(client=session, settings=settings)
         jwks.refresh_start()  # warm the keys without delaying start-up
         tenant_events.start()  # in the background: a broker outage must not keep the gateway down
         try:

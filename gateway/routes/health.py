@@ -1,15 +1,15 @@
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from gateway.deps import HttpClient, RedisClient, Settings, TenantEvents
-from gateway.health import redis_readiness, services_readiness
+from gateway.deps import Readiness, RedisClient, Settings, TenantEvents
+from gateway.health import redis_readiness
 
 router = APIRouter()
 
 
 @router.get("/healthz")
-async def healthz(client: HttpClient, settings: Settings) -> JSONResponse:
-    services = await services_readiness(client=client, settings=settings)
+async def healthz(readiness: Readiness) -> JSONResponse:
+    services = await readiness.states()
     failing = sorted(name for name, state in services.items() if state != "ok")
     if failing:
         return JSONResponse({"status": "degraded", "services": services, "failing": failing}, status_code=503)

@@ -1,3 +1,5 @@
+from concurrent.futures import ThreadPoolExecutor
+
 from tests.gateway.conftest import Gateway
 from tests.gateway.upstreams import closed_port_url
 
@@ -46,3 +48,20 @@ def test_readyz_fails_when_redis_is_unreachable(make_gateway) -> None:
     assert response.status_code == 503
     assert response.json()["status"] == "unavailable"
     assert response.json()["checks"]["redis"].startswith("unreachable")
+
+
+def test_concurrent_healthz_calls_share_one_check_of_each_service(make_gateway, stack) -> None:
+    # /healthz is public: asked afresh, each call would cost a request to every service.
+    gateway = make_gateway(health_cache_seconds=30.0)
+    before = stack.states["identity"].readiness_checks
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda _: gateway.get("/healthz", host="localhost:8000", token=None), range(60)))
+    assert {response.status_code for response in answers} == {200}
+    assert stack.states["identity"].readiness_checks - before == 1
+
+
+def test_healthz_sees_a_change_once_its_answer_is_older_than_the_cache(make_gateway, stack) -> None:
+    gateway = make_gateway(health_cache_seconds=0.0)
+    assert gateway.get("/healthz", host="localhost:8000", token=None).status_code == 200
+    stack.states["tenancy"].ready = False
+    assert gateway.get("/healthz", host="localhost:8000", token=None).json()["failing"] == ["tenancy"]

@@ -25,6 +25,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 @dataclass
 class UpstreamState:
     ready: bool = True
+    readiness_checks: int = 0
     tenants: dict[str, dict] = field(default_factory=dict)
     tenant_lookups: dict[str, int] = field(default_factory=dict)
     jwks: dict = field(default_factory=lambda: {"keys": []})
@@ -54,6 +55,7 @@ def upstream_app(service: str, state: UpstreamState) -> Starlette:
         )
 
     async def readyz(request: Request) -> JSONResponse:
+        state.readiness_checks += 1
         if state.ready:
             return JSONResponse({"status": "ok", "service": service, "checks": {"database": "ok"}})
         return JSONResponse(
