@@ -25,7 +25,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # a script run from bench/, not an installed package
 
 import httpx  # noqa: E402
-import psycopg  # noqa: E402
 
-from tests.e2e.stack import stack_run  # noqa: E402
+from tests.e2e.stack import ConnectionSampler, stack_run  # noqa: E402
 
 POSTGRES_URL = os.environ.get("POSTGRES_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
 DEMO = {"email": "owner@demo.test", "password": "demo-pass-123"}
@@ -97,33 +95,6 @@ def wrk(url: str, *, headers: dict[str, str], connections: int, duration: int, s
         int(v) for v in re.search(r"^latency (\d+) (\d+) (\d+) (\d+)$", output, re.MULTILINE).groups()
     )
     return WrkResult(rate, statuses, p50 / 1000, p99 / 1000, most / 1000, socket_errors)
-
-
-class ConnectionSampler:
-    """The most connections PostgreSQL held for the stack's databases, sampled every 50 ms."""
-
-    def __init__(self, db_prefix: str) -> None:
-        self.pattern = db_prefix.replace("_", r"\_") + "%"
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as connection:
-            while not self._stop.is_set():
-                count = connection.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE %s", [self.pattern]
-                ).fetchone()[0]
-                self.peak = max(self.peak, count)
-                self._stop.wait(0.05)
-
-    def __enter__(self) -> "ConnectionSampler":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
 
 
 def sign_in(client: httpx.Client, host: str) -> str:
@@ -237,7 +208,7 @@ def main() -> int:
                 ("every service's /readyz (gateway /healthz)", "/healthz", apex),
             )
             for label, path, headers in reads:
-                with ConnectionSampler(args.db_prefix) as sampler:
+                with ConnectionSampler(args.db_prefix, interval=0.05, postgres_url=POSTGRES_URL) as sampler:
                     result = wrk(
                         f"{gateway}{path}", headers=headers, connections=200, duration=args.duration, script=script
                     )

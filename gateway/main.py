@@ -22,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from gateway.admission import Gate
+from gateway.admission import Admission, Gate
 from gateway.auth import JwksCache, VerifiedTokens
 from gateway.body import ClientDisconnected, body_limit, body_read, declared_length
 from gateway.clientip import ClientIpResolver, trusted_networks_parse
@@ -201,6 +201,25 @@ class GatewayApp:
         secure = scope.get("scheme") in ("https", "wss")
         return "https" if secure else "http"
 
+    def _forwarded(
+        self,
+        scope: Scope,
+        admission: Admission,
+        *,
+        client_ip: str | None,
+        request_id: str,
+        drop: frozenset[str] = frozenset(),
+    ) -> list[tuple[str, str]]:
+        tenant = (admission.tenant.id, admission.tenant.slug) if admission.tenant else None
+        return forwarded_headers(
+            scope["headers"],
+            client_ip=client_ip,
+            scheme=self._scheme(scope),
+            request_id=request_id,
+            tenant=tenant,
+            drop=drop,
+        )
+
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, error: GatewayError, request_id: str) -> None:
         if scope["type"] == "websocket":
             await websocket_deny(WebSocket(scope, receive, send), error, request_id=request_id)
@@ -225,14 +244,7 @@ class GatewayApp:
                 state=scope["state"],
             )
             body = await body_read(receive, limit=limit, declared=declared, settings=settings) if has_body else None
-            headers = forwarded_headers(
-                scope["headers"],
-                client_ip=client_ip,
-                scheme=self._scheme(scope),
-                request_id=request_id,
-                tenant=(admission.tenant.id, admission.tenant.slug) if admission.tenant else None,
-                drop=_BODY_FRAMING,
-            )
+            headers = self._forwarded(scope, admission, client_ip=client_ip, request_id=request_id, drop=_BODY_FRAMING)
             await http_forward(
                 send,
                 pool=self.state.upstream_pool,
@@ -276,13 +288,7 @@ class GatewayApp:
         except GatewayError as error:
             await websocket_deny(websocket, error, request_id=request_id)
             return
-        headers = forwarded_headers(
-            scope["headers"],
-            client_ip=client_ip,
-            scheme=self._scheme(scope),
-            request_id=request_id,
-            tenant=(admission.tenant.id, admission.tenant.slug) if admission.tenant else None,
-        )
+        headers = self._forwarded(scope, admission, client_ip=client_ip, request_id=request_id)
         await websocket_forward(
             websocket,
             settings=self.settings,

@@ -188,27 +188,15 @@ async def http_forward(
             host=host, port=port, method=method, head=head, body=body, retry=method in _RETRYABLE_METHODS
         )
     except UpstreamConnectError:
-        raise GatewayError(503, "service_unavailable", f"{service} is unavailable", service=service) from None
+        raise _unavailable(service) from None
     except UpstreamTimeout:
-        raise GatewayError(
-            504, "gateway_timeout", f"{service} did not answer within {settings.upstream_timeout:g} s", service=service
-        ) from None
+        raise _timed_out(service, settings) from None
     except UpstreamBroken as error:
         logger.warning("bad upstream answer from %s: %s", service, error)
-        raise GatewayError(502, "bad_gateway", f"{service} sent a broken answer", service=service) from None
+        raise _broken(service) from None
 
     try:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": upstream.status,
-                "headers": [
-                    (name.lower(), value)
-                    for name, value in upstream.headers
-                    if name.lower() not in _HOP_BY_HOP_BYTES and name.lower() not in _RESPONSE_SERVER_OWNED
-                ],
-            }
-        )
+        await send(_response_start(upstream.status, upstream.headers))
         whole = upstream.body_if_complete()
         if whole is not None:  # most API answers arrive in one piece: one message
             await send({"type": "http.response.body", "body": whole, "more_body": False})
@@ -246,34 +234,19 @@ async def _forward_with_aiohttp(
             )
             break
         except aiohttp.ClientConnectorError:
-            raise GatewayError(503, "service_unavailable", f"{service} is unavailable", service=service) from None
+            raise _unavailable(service) from None
         except (TimeoutError, aiohttp.ServerTimeoutError):
-            raise GatewayError(
-                504,
-                "gateway_timeout",
-                f"{service} did not answer within {settings.upstream_timeout:g} s",
-                service=service,
-            ) from None
+            raise _timed_out(service, settings) from None
         except aiohttp.ServerDisconnectedError:
             if attempt + 1 < attempts:
                 continue
             raise GatewayError(502, "bad_gateway", f"{service} closed the connection", service=service) from None
         except aiohttp.ClientError as error:
             logger.warning("bad upstream answer from %s: %r", service, error)
-            raise GatewayError(502, "bad_gateway", f"{service} sent a broken answer", service=service) from None
+            raise _broken(service) from None
 
     try:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": upstream.status,
-                "headers": [
-                    (name.lower(), value)
-                    for name, value in upstream.raw_headers
-                    if name.lower() not in _HOP_BY_HOP_BYTES and name.lower() not in _RESPONSE_SERVER_OWNED
-                ],
-            }
-        )
+        await send(_response_start(upstream.status, upstream.raw_headers))
         if method == "HEAD":
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
@@ -294,6 +267,29 @@ async def _forward_with_aiohttp(
         raise UpstreamBrokeOff(service) from None
     finally:
         upstream.release()
+
+
+def _response_start(status: int, headers: Iterable[tuple[bytes, bytes]]) -> dict:
+    """The ASGI start of the service's answer, minus what only one hop or the gateway's own server may say."""
+    kept = [
+        (name.lower(), value)
+        for name, value in headers
+        if name.lower() not in _HOP_BY_HOP_BYTES and name.lower() not in _RESPONSE_SERVER_OWNED
+    ]
+    return {"type": "http.response.start", "status": status, "headers": kept}
+
+
+def _unavailable(service: str) -> GatewayError:
+    return GatewayError(503, "service_unavailable", f"{service} is unavailable", service=service)
+
+
+def _timed_out(service: str, settings: GatewaySettings) -> GatewayError:
+    message = f"{service} did not answer within {settings.upstream_timeout:g} s"
+    return GatewayError(504, "gateway_timeout", message, service=service)
+
+
+def _broken(service: str) -> GatewayError:
+    return GatewayError(502, "bad_gateway", f"{service} sent a broken answer", service=service)
 
 
 class UpstreamBrokeOff(Exception):
@@ -363,7 +359,7 @@ async def websocket_forward(
     except (OSError, InvalidURI):
         await websocket_deny(
             websocket,
-            GatewayError(503, "service_unavailable", f"{service} is unavailable", service=service),
+            _unavailable(service),
             request_id=request_id,
         )
         return

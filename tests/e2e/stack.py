@@ -157,3 +157,37 @@ def stack_run(
         assert code == 0, stack.log_tail(40)
         still_listening = [port for port in stack_ports(port_base) if port_in_use(port)]
         assert still_listening == [], f"the launcher left {still_listening} listening"
+
+
+class ConnectionSampler:
+    """The most connections PostgreSQL held for a stack's databases (those named with its prefix),
+    sampled on a thread for as long as the block runs."""
+
+    def __init__(self, db_prefix: str, *, interval: float = 0.02, postgres_url: str | None = None) -> None:
+        self.pattern = db_prefix.replace("_", r"\_") + "%"
+        self.interval = interval
+        self.postgres_url = (
+            postgres_url or os.environ.get("POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
+        ).rstrip("/")
+        self.peak = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with psycopg.connect(f"{self.postgres_url}/postgres", autocommit=True) as connection:
+            while not self._stop.is_set():
+                row = connection.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE %s", [self.pattern]
+                ).fetchone()
+                self.peak = max(self.peak, row[0] if row else 0)
+                self.samples += 1
+                self._stop.wait(self.interval)
+
+    def __enter__(self) -> "ConnectionSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)

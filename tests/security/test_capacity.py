@@ -12,18 +12,16 @@ The counts are asserted, not the timings (those are in bench/capacity.py and doc
 import asyncio
 import importlib.util
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
-import redis
 
-from tests.security.conftest import DB_PREFIX, PORT_BASE, REDIS_DB, tenant_host
+from tests.e2e.stack import ConnectionSampler
+from tests.security.conftest import DB_PREFIX, PORT_BASE, limits_reset, tenant_host
 
 ROOT = Path(__file__).resolve().parents[2]
 CONCURRENT = 200
@@ -36,43 +34,6 @@ def _dbbudget():
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
-
-
-class ConnectionSampler:
-    """The most connections PostgreSQL holds for this stack's databases, sampled every 20 ms."""
-
-    def __init__(self) -> None:
-        self.pattern = DB_PREFIX.replace("_", r"\_") + "%"
-        self.peak = 0
-        self.samples = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as connection:
-            while not self._stop.is_set():
-                row = connection.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE %s", [self.pattern]
-                ).fetchone()
-                self.peak = max(self.peak, row[0])
-                self.samples += 1
-                self._stop.wait(0.02)
-
-    def __enter__(self) -> "ConnectionSampler":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-
-def _rate_limit_window_reset() -> None:
-    """All of this suite's traffic comes from 127.0.0.1: forget its per-IP window, so the burst
-    reaches the services instead of the gateway's 429 (the limit itself is tested elsewhere)."""
-    client = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
-    for key in client.scan_iter(match=f"{DB_PREFIX}gw:rl*", count=1000):
-        client.delete(key)
 
 
 async def _burst(gateway: str, path: str, headers: dict[str, str]) -> Counter:
@@ -127,7 +88,7 @@ def test_services_without_reads_yet_answer_200_concurrent_readiness_checks(
     """shortener and analytics have no reads of their own yet, and the gateway routes no path to a
     service's /readyz (its own /healthz asks them all, bounded by its health timeout): the readiness
     check, which queries PostgreSQL (shortener) or MongoDB (analytics), straight at the service."""
-    with ConnectionSampler() as sampler:
+    with ConnectionSampler(DB_PREFIX) as sampler:
         statuses = asyncio.run(_burst(f"http://127.0.0.1:{PORT_BASE + offset}", "/readyz", {}))
     budget = _dbbudget().budget_total(_dbbudget().budget_rows())
 
@@ -152,8 +113,8 @@ def test_200_concurrent_reads_per_service_get_no_5xx_within_the_connection_budge
     budget = _dbbudget().budget_total(_dbbudget().budget_rows())
     results = {}
     for service, path, headers in busiest_reads:
-        _rate_limit_window_reset()
-        with ConnectionSampler() as sampler:
+        limits_reset()  # the burst must reach the services, not the gateway's per-IP 429
+        with ConnectionSampler(DB_PREFIX) as sampler:
             statuses = asyncio.run(_burst(gateway, path, headers))
         results[f"{service} {path}"] = (dict(statuses), sampler.peak, sampler.samples)
     for what, (statuses, peak, _) in results.items():
