@@ -309,11 +309,10 @@ class NinjaJWTAuth(AuthBase):
         except WrongTenant as exc:
             raise HttpError(403, exc.message) from None
         except InvalidToken as exc:
-            if exc.code == "token_revoked":  # say why, as the DRF services and the gateway do
-                revoked = HttpError(401, exc.message)
-                revoked.code = exc.code  # type: ignore[attr-defined]
-                raise revoked from None
-            return None
+            # Say why (expired, revoked, malformed), as the DRF services and the gateway do.
+            refused = HttpError(401, exc.message)
+            refused.code = exc.code  # type: ignore[attr-defined]
+            raise refused from None
         request.claims = claims  # type: ignore[attr-defined]
         return TokenPrincipal(claims)
 

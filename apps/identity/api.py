@@ -160,12 +160,12 @@ class LogoutView(PublicView):
     def post(self, request: Request) -> Response:
         """Ends the session: its refresh tokens, and its access tokens (`token_revoked` from now on)."""
         raw_token, from_cookie = _refresh_from(request)
-        services.refresh_token_revoke(raw_token=raw_token, tenant_id=request_tenant(request))
-        # The access token in hand may come from another session; it ends too.
         presented_token, _ = token_from_request(request)
-        presented = access_token_presented(presented_token) if presented_token else None
-        if presented is not None:
-            services.access_token_revoke(jti=presented.jti, expires_at=presented.expires_at)
+        services.logout(
+            raw_refresh=raw_token,
+            access=access_token_presented(presented_token) if presented_token else None,
+            tenant_id=request_tenant(request),
+        )
         response = Response(status=status.HTTP_204_NO_CONTENT)
         if from_cookie:
             clear_auth_cookies(response)

@@ -92,10 +92,6 @@ def invitation_get_pending(*, raw_token: str) -> Invitation | None:
     return invitation if invitation is not None and invitation.is_pending else None
 
 
-def user_exists(*, email: str) -> bool:
-    return User.objects.filter(email=email.strip().lower()).exists()
-
-
 def user_get_by_email(*, email: str) -> User | None:
     return User.objects.filter(email=email.strip().lower()).first()
 

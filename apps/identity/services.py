@@ -30,7 +30,7 @@ from apps.identity.keys import jwk_thumbprint, private_key_to_pem, public_key_to
 from apps.identity.models import Invitation, Membership, Organization, RefreshToken, Role, SigningKey, User
 from apps.identity.roles import DEFAULT_ROLE_PERMISSIONS, PERMISSIONS, RoleName
 from apps.identity.throttling import login_attempt_begin, login_attempt_succeeded, verification_mail_slot_take
-from apps.identity.tokens import PlatformAccessToken, PlatformRefreshToken
+from apps.identity.tokens import PlatformAccessToken, PlatformRefreshToken, PresentedAccess
 from apps.identity.verification import verification_token_make, verification_token_user
 
 logger = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ BAD_CREDENTIALS_MESSAGE = "Email or password is incorrect"
 
 
 def _emit(event_type: str, data: dict, *, tenant_id: object, actor_id: object, aggregate_id: object) -> None:
-    # Imported per call: apps/events/outbox.py was written in parallel; hoist it once it has landed.
+    # Looked up per call, so tests can watch the outbox by patching apps.events.outbox.publish.
     from apps.events.outbox import publish
 
     publish(
@@ -196,6 +196,8 @@ def _sessions_end(rows: QuerySet[RefreshToken]) -> int:
         now = timezone.now()
         live_access = list(rows.filter(access_expires_at__gt=now).values_list("access_jti", "access_expires_at"))
         ended = rows.filter(revoked_at=None).update(revoked_at=now)
+    # Redis is written when this block ends, which may be before an outer transaction commits: a
+    # rollback after it leaves the access tokens revoked early. That fails safe (a new sign-in).
     _access_jtis_revoke(live_access)
     return ended
 
@@ -852,6 +854,17 @@ def refresh_token_revoke(*, raw_token: object, tenant_id: object) -> None:
     if record is None:
         raise InvalidRefreshToken("Refresh token refused: unknown token")
     _family_revoke(family=record.family)
+
+
+def logout(*, access: PresentedAccess | None, raw_refresh: object = None, tenant_id: object = None) -> None:
+    """Ends a session, from the API or a browser: the refresh token's family when one is given,
+    and the presented access token with the session it names (it may be another one)."""
+    if raw_refresh is not None:
+        refresh_token_revoke(raw_token=raw_refresh, tenant_id=tenant_id)
+    if access is not None:
+        access_token_revoke(jti=access.jti, expires_at=access.expires_at)
+        if access.session_id:
+            session_revoke(family=access.session_id, user_id=access.user_id)
 
 
 def session_revoke(*, family: object, user_id: object) -> None:

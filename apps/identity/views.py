@@ -99,12 +99,8 @@ def session_resume_view(request: HttpRequest) -> HttpResponse:
 def logout_view(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return render(request, "identity/logout.html")
-    presented = access_token_presented(request.COOKIES.get(ACCESS_COOKIE, ""))
-    if presented is not None:
-        # The cookie itself stops working now (revoked-jti), not when it expires, and so does its session.
-        services.access_token_revoke(jti=presented.jti, expires_at=presented.expires_at)
-        if presented.session_id:
-            services.session_revoke(family=presented.session_id, user_id=presented.user_id)
+    # The cookie itself stops working now (revoked-jti), not when it expires, and so does its session.
+    services.logout(access=access_token_presented(request.COOKIES.get(ACCESS_COOKIE, "")))
     response = HttpResponseRedirect("/login")
     clear_auth_cookies(response)
     return response

@@ -7,14 +7,16 @@ live.board_broadcast through the board's group, already serialized, and are pass
 as they are, so fan-out to many viewers costs no JSON work per viewer.
 """
 
+import asyncio
 import json
+import time
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from apps.common.auth import InvalidToken, authenticate_websocket
+from apps.common.auth import InvalidToken, authenticate_websocket, jti_is_revoked
 from apps.projects import live, selectors, services
 from apps.projects.db import tenant_connection
 from apps.projects.models import ProjectMember
@@ -82,10 +84,16 @@ def board_close(*, tenant_id: str, board_id: int, channel_name: str) -> None:
         services.board_presence(board_id=board_id, channel_name=channel_name, viewer=None)
 
 
+# How often an open board socket asks whether its token was revoked (logout, a new password,
+# an address taken over): the socket outlives the handshake that checked it.
+SESSION_RECHECK_SECONDS = 15.0
+
+
 class BoardConsumer(AsyncWebsocketConsumer):
     board_id: int
     group: str | None = None
     tenant_id: str | None = None
+    session_watch: asyncio.Task | None = None
 
     async def connect(self) -> None:
         self.board_id = int(self.scope["url_route"]["kwargs"]["board_id"])
@@ -103,6 +111,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.tenant_id = claims.tenant_id
+        self.session_watch = asyncio.create_task(self._session_watch(jti=claims.jti, expires_at=claims.expires_at))
         self.group = live.board_group(opened.schema, self.board_id)
         # Join first, then read what was missed: a message sent in between arrives twice
         # (clients drop repeated seqs) rather than never.
@@ -125,7 +134,18 @@ class BoardConsumer(AsyncWebsocketConsumer):
         # ASCII digits only: str.isdigit() also takes "²" (int() then fails) and "٣" (int() reads 3).
         return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
 
+    async def _session_watch(self, *, jti: str, expires_at: int) -> None:
+        """Closes the socket (4401: the board renews its token and reconnects, or signs in) once
+        the token expires or is revoked; the client sees no more of the board than its token allows."""
+        while (remaining := expires_at - time.time()) > 0:
+            await asyncio.sleep(min(SESSION_RECHECK_SECONDS, remaining))
+            if await sync_to_async(jti_is_revoked)(jti):
+                break
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
     async def disconnect(self, code: int) -> None:
+        if self.session_watch is not None:
+            self.session_watch.cancel()
         if self.group is None:
             return
         await self.channel_layer.group_discard(self.group, self.channel_name)

@@ -12,6 +12,7 @@ import uvicorn
 import websockets
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
 from django_tenants.utils import schema_context
 
 from apps.projects import services
@@ -41,10 +42,12 @@ def _move(tenant: TenantInfo, board: dict, task_id: int, column: int) -> None:
         services.task_move(caller=board["manager"], task_id=task_id, column_id=column)
 
 
-def _communicator(tenant: TenantInfo, board_id: int, *, user: str = "user-member", since: int | None = None):
+def _communicator(
+    tenant: TenantInfo, board_id: int, *, user: str = "user-member", since: int | None = None, lifetime: int = 900
+):
     from config.asgi import application
 
-    token = make_token(user_id=user, tenant_id=tenant.tenant_id, permissions=MEMBER_PERMISSIONS)
+    token = make_token(user_id=user, tenant_id=tenant.tenant_id, permissions=MEMBER_PERMISSIONS, lifetime=lifetime)
     path = f"/ws/boards/{board_id}/" + (f"?since={since}" if since is not None else "")
     # A real server passes the offered subprotocols both as the header and in the scope.
     headers = [(b"x-tenant-id", tenant.tenant_id.encode()), (b"sec-websocket-protocol", f"bearer, {token}".encode())]
@@ -105,6 +108,30 @@ async def test_sockets_without_access_are_closed(committed) -> None:
     anonymous = WebsocketCommunicator(application, f"/ws/boards/{board['id']}/")
     await anonymous.connect()
     assert (await anonymous.receive_output(timeout=3))["code"] == CLOSE_UNAUTHENTICATED
+
+
+@pytest.mark.asyncio
+async def test_an_open_socket_is_closed_once_its_token_is_revoked_or_expires(committed, monkeypatch) -> None:
+    import jwt
+
+    from apps.common.auth import revocation_redis, revoked_jti_key
+    from apps.projects import consumers
+
+    monkeypatch.setattr(consumers, "SESSION_RECHECK_SECONDS", 0.2)
+    tenant = committed["proj_a"]
+    board = await sync_to_async(_board_in)(tenant, "REVOKE")
+
+    signed_out = _communicator(tenant, board["id"])
+    assert (await signed_out.connect())[0]
+    await _receive_until(signed_out, "hello")
+    jti = jwt.decode(signed_out.scope["subprotocols"][1], options={"verify_signature": False})["jti"]
+    await sync_to_async(revocation_redis(settings.REDIS_URL).set)(revoked_jti_key(jti), "1", ex=60)
+    assert (await signed_out.receive_output(timeout=3))["code"] == consumers.CLOSE_UNAUTHENTICATED
+
+    expiring = _communicator(tenant, board["id"], lifetime=2)
+    assert (await expiring.connect())[0]
+    await _receive_until(expiring, "hello")
+    assert (await expiring.receive_output(timeout=5))["code"] == consumers.CLOSE_UNAUTHENTICATED
 
 
 @pytest.fixture
