@@ -7,9 +7,15 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.common.errors import error_body
+from apps.common.exceptions import ServiceError
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """settings.REST_FRAMEWORK's handler: a ServiceError and DRF's own errors in the platform's shape."""
+    if isinstance(exc, ServiceError):
+        request_id = getattr(context.get("request"), "request_id", None)
+        body = error_body(exc.code, exc.message, request_id=request_id, **exc.details)
+        return Response(body, status=exc.status, headers=dict(exc.headers))
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

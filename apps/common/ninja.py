@@ -18,6 +18,7 @@ from pydantic import AfterValidator
 
 from apps.common import dbpool
 from apps.common.errors import error_body
+from apps.common.exceptions import ServiceError
 
 BIGINT_MAX = 2**63 - 1  # PostgreSQL bigint: primary keys (BigAutoField) and PositiveBigIntegerField
 INTEGER_MAX = 2**31 - 1  # PostgreSQL integer: IntegerField, PositiveIntegerField
@@ -65,6 +66,14 @@ def _respond(api: NinjaAPI, request: HttpRequest, status: int, body: dict) -> Ht
 def platform_api(*, title: str, version: str = "1.0.0", **kwargs: object) -> NinjaAPI:
     kwargs.setdefault("parser", PlatformParser())
     api = NinjaAPI(title=title, version=version, docs_url=None, openapi_url=None, **kwargs)
+
+    @api.exception_handler(ServiceError)
+    def service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
+        body = error_body(exc.code, exc.message, request_id=getattr(request, "request_id", None), **exc.details)
+        response = _respond(api, request, exc.status, body)
+        for name, value in exc.headers.items():
+            response[name] = value
+        return response
 
     @api.exception_handler(ValidationError)
     def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
