@@ -176,7 +176,7 @@ class TenantEventSubscriber:
         channel: AbstractChannel = await connection.channel()
         channel.close_callbacks.add(on_close)
         await channel.set_qos(prefetch_count=PREFETCH)
-        # Declared the way apps/events/broker.py declares it, so whoever comes first creates it.
+        # Declared the way apps/events/transports/amqp_client.py declares it, so whoever comes first creates it.
         exchange = await channel.declare_exchange(
             self._settings.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True
         )

@@ -13,7 +13,7 @@ import pytest
 import redis
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from apps.events.broker import broker_connect, connection_close
+from apps.events.transports.amqp_client import broker_connect, connection_close
 from gateway.config import SERVICES, GatewaySettings
 from gateway.main import create_app
 from gateway.server import header_timeout_protocol

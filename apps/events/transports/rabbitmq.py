@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import amqp
 
-from apps.events.broker import (
+from apps.events.transports.amqp_client import (
     BROKER_ERRORS,
     ConfirmingPublisher,
     broker_connect,
