@@ -1,12 +1,16 @@
 #!/usr/bin/env python
-"""One entry point for every service: DJANGO_SETTINGS_MODULE=config.settings.<service>."""
+"""One entry point for every service: DJANGO_SETTINGS_MODULE=config.settings.<service> python manage.py …"""
 
-import os
 import sys
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.projects")
+    from config.entrypoint import SettingsModuleMissing, settings_module_required
+
+    try:
+        settings_module_required("manage.py")
+    except SettingsModuleMissing as missing:
+        sys.exit(str(missing))
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)
