@@ -120,7 +120,7 @@ def process_service(spec: ProcessSpec) -> dict:
         depends_on.update({name: {"condition": "service_healthy"} for name in SERVICE_NAMES})
         service["ports"] = [f"{PORT_BASE}:{PORT_BASE}"]
     service["depends_on"] = depends_on
-    if spec.name == "beat":
+    if spec.name.startswith("beat-"):  # each keeps its schedule file (last runs) in the one volume
         service["volumes"] = ["beat-data:/app/.data"]
     service["restart"] = "unless-stopped"
     return service

@@ -300,3 +300,18 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+
+
+def beat_every(task: str, seconds: float, **kwargs: object) -> dict:
+    """A CELERY_BEAT_SCHEDULE entry. A run that waited past the next one (no worker up) is dropped:
+    the next run does the same work, and nothing piles up in the queue."""
+    return {"task": task, "schedule": float(seconds), "options": {"expires": float(seconds)}, "kwargs": kwargs}
+
+
+# Celery beat: a service with periodic jobs runs its own beat beside its worker (platform/processes.toml,
+# beat-<service>), so each job lands on that service's queue and runs against its own database.
+# A service's settings extend this schedule with its own jobs.
+EVENTS_OUTBOX_PURGE_SECONDS = env_int("EVENTS_OUTBOX_PURGE_SECONDS", 3600)
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "outbox-purge": beat_every("apps.events.tasks.outbox_purge", EVENTS_OUTBOX_PURGE_SECONDS),
+}

@@ -6,6 +6,7 @@ from config.env import env_bool, env_int, env_str
 from config.settings.base import *  # noqa: F403
 from config.settings.base import (
     ADMIN_APPS,
+    CELERY_BEAT_SCHEDULE,
     DEBUG,
     DRF_APPS,
     INSTALLED_APPS,
@@ -14,6 +15,7 @@ from config.settings.base import (
     MIDDLEWARE,
     REDIS_URL,
     SESSION_MIDDLEWARE,
+    beat_every,
     database_for,
     drf_settings,
 )
@@ -48,6 +50,12 @@ REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "apps.identity.openapi.IdentitySchema"
 JWT_REFRESH_AUDIENCE = env_str("JWT_REFRESH_AUDIENCE", "kanban-identity-refresh")
 JWT_ACCESS_LIFETIME = timedelta(seconds=env_int("JWT_ACCESS_LIFETIME_SECONDS", 15 * 60))
 JWT_REFRESH_LIFETIME = timedelta(seconds=env_int("JWT_REFRESH_LIFETIME_SECONDS", 14 * 24 * 3600))
+# Celery beat (beat-identity): refresh tokens past their expiry are deleted, hourly.
+REFRESH_TOKENS_PURGE_SECONDS = env_int("REFRESH_TOKENS_PURGE_SECONDS", 3600)
+CELERY_BEAT_SCHEDULE = {
+    **CELERY_BEAT_SCHEDULE,
+    "refresh-tokens-purge": beat_every("apps.identity.tasks.refresh_tokens_purge", REFRESH_TOKENS_PURGE_SECONDS),
+}
 JWT_LEEWAY = env_int("JWT_LEEWAY_SECONDS", 0)
 # Identity verifies its own tokens from its database rather than over HTTP.
 JWT_PUBLIC_KEY_RESOLVER = "apps.identity.selectors.public_key_for_kid"

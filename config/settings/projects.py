@@ -10,6 +10,7 @@ from config.env import env_float, env_int, env_list, env_secret, env_str
 from config.settings.base import *  # noqa: F403
 from config.settings.base import (
     BASE_DIR,
+    CELERY_BEAT_SCHEDULE,
     DB_NAME_PREFIX,
     DEBUG,
     INSTALLED_APPS,
@@ -17,6 +18,7 @@ from config.settings.base import (
     POSTGRES_URL,
     REDIS_URL,
     TEST_DB_SUFFIX,
+    beat_every,
     database_for,
 )
 
@@ -89,15 +91,13 @@ TENANT_PROVISIONING_RETRY_SECONDS = [
 # the relay sweeps every such outbox this often (the move right after each commit is the usual path).
 EVENTS_RELAY_SWEEPERS = ["apps.projects.tenants.outbox.tenant_outboxes_sweep"]
 EVENTS_RELAY_SWEEP_SECONDS = float(env_int("EVENTS_RELAY_SWEEP_SECONDS", 5))
-# Celery beat (platform/processes.toml runs it with these settings): what is due, every few seconds.
+# Celery beat (beat-projects): provisioning retries that are due, every few seconds.
 TENANT_PROVISIONING_RETRY_POLL_SECONDS = env_int("TENANT_PROVISIONING_RETRY_POLL_SECONDS", 10)
 CELERY_BEAT_SCHEDULE = {
-    "tenant-provisioning-retries": {
-        "task": "apps.projects.tenants.tasks.provisioning_retries_due",
-        "schedule": float(TENANT_PROVISIONING_RETRY_POLL_SECONDS),
-        # One that waited longer (no worker running) is dropped: the next one does the same work.
-        "options": {"expires": float(TENANT_PROVISIONING_RETRY_POLL_SECONDS)},
-    },
+    **CELERY_BEAT_SCHEDULE,
+    "tenant-provisioning-retries": beat_every(
+        "apps.projects.tenants.tasks.provisioning_retries_due", TENANT_PROVISIONING_RETRY_POLL_SECONDS
+    ),
 }
 
 CHANNEL_LAYERS = {

@@ -128,7 +128,7 @@ def test_process_list_renders_ports_from_the_base(devstack: ModuleType) -> None:
     ]
     assert "127.0.0.1:18001" in specs["identity"].argv(host="127.0.0.1", port_base=18000, data_dir="/d")
     assert {spec.port for spec in specs.values() if spec.port is not None} == {0, 1, 2, 3, 4, 5, 6, 9}
-    assert "/d/celerybeat-schedule" in specs["beat"].argv(host="h", port_base=1, data_dir="/d")
+    assert "/d/celerybeat-projects" in specs["beat-projects"].argv(host="h", port_base=1, data_dir="/d")
 
 
 def test_supervisor_stops_whole_process_groups_and_nothing_else(devstack: ModuleType) -> None:

@@ -142,24 +142,29 @@ def test_a_process_without_a_restart_policy_is_reported_and_left_down(
 
 
 def test_processes_with_nothing_to_do_are_not_started(devstack: ModuleType) -> None:
-    beat = devstack.ProcessSpec(
-        name="beat", command=("x",), settings="identity", requires_setting="CELERY_BEAT_SCHEDULE"
+    # Only projects' relay has tenant outboxes to sweep; identity's settings leave the list empty.
+    sweeper = devstack.ProcessSpec(
+        name="sweeper", command=("x",), settings="identity", requires_setting="EVENTS_RELAY_SWEEPERS"
     )
-    runnable, skipped = devstack.processes_runnable([beat])
+    runnable, skipped = devstack.processes_runnable([sweeper])
     assert runnable == []
-    assert skipped == {"CELERY_BEAT_SCHEDULE is empty": ["beat"]}
+    assert skipped == {"EVENTS_RELAY_SWEEPERS is empty": ["sweeper"]}
 
 
 def test_every_worker_consumer_and_scheduler_says_what_it_needs(devstack: ModuleType) -> None:
     """A consumer without handlers or a worker without tasks exits at start (CommandError) or idles:
     each one names the code it runs, so the launcher skips it until that code exists."""
-    for spec in devstack.processes_load():
+    specs = {spec.name: spec for spec in devstack.processes_load()}
+    for spec in specs.values():
         if spec.name.startswith("consume-"):
             assert any(module.endswith(".handlers") for module in spec.requires_module), spec.name
         elif spec.name.startswith("worker-"):
             assert any(module.endswith(".tasks") for module in spec.requires_module), spec.name
-        elif spec.name == "beat":
-            assert spec.requires_setting == "CELERY_BEAT_SCHEDULE"
+        elif spec.name.startswith("beat-"):
+            # A beat sends its jobs to its service's queue: it runs only where that queue has a worker.
+            worker = specs[spec.name.replace("beat-", "worker-", 1)]
+            assert spec.requires_setting == "CELERY_BEAT_SCHEDULE", spec.name
+            assert spec.settings == worker.settings and set(worker.requires_module) <= set(spec.requires_module)
         elif spec.name.startswith("relay-"):
             assert spec.requires_command == "relay_outbox", spec.name
             service = spec.name.removeprefix("relay-")
