@@ -12,12 +12,13 @@ N ?=
 MAIL_DIR ?= .data/mail
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap up test mail lint format lock clean
+.PHONY: help bootstrap up test check mail lint format boundaries migrations-check compose-check lock clean
 
 help:
 	@echo "make up         run the stack: http://localhost:$${GATEWAY_PORT:-8000} (Ctrl-C stops it)"
 	@echo "make test       every suite against real servers (SUITE=\"gateway projects\", ARGS=\"-k health\")"
 	@echo "make mail       the mail the running stack sent (make mail N=3 shows message 3)"
+	@echo "make check      what CI runs before the tests: lint, boundaries, migrations, compose"
 	@echo "make lint       ruff check and format check"
 	@echo "make lock       re-pin requirements/*.txt from requirements/*.in"
 	@echo "make bootstrap  create .venv and install the pinned requirements"
@@ -47,6 +48,25 @@ mail: $(STAMP)
 lint: $(STAMP)
 	$(VPY) -m ruff check .
 	$(VPY) -m ruff format --check .
+
+# Import boundaries (pyproject.toml [tool.importlinter]): services never import each other, and so on.
+boundaries: $(STAMP)
+	$(VENV)/bin/lint-imports
+
+# Every model change has its migration. DB_POOL_MAX_SIZE=0: one quick refused connection, not a pool retrying.
+SERVICES := identity tenancy projects shortener analytics
+migrations-check: $(STAMP)
+	@for service in $(SERVICES); do \
+	  echo "makemigrations --check: $$service"; \
+	  DJANGO_SETTINGS_MODULE=config.settings.$$service DB_POOL_MAX_SIZE=0 \
+	    $(VPY) -W ignore manage.py makemigrations --check --dry-run >/dev/null || exit 1; \
+	done
+
+compose-check: $(STAMP)
+	$(VPY) platform/compose.py --check
+
+# CI runs this before `make test` (.ci/run); .pre-commit-config.yaml runs the fast ones on commit.
+check: lint boundaries migrations-check compose-check
 
 format: $(STAMP)
 	$(VPY) -m ruff check --fix .
