@@ -15,11 +15,10 @@ from ninja.errors import HttpError
 from ninja.files import UploadedFile
 
 from apps.common.auth import Claims, NinjaJWTAuth
-from apps.common.errors import error_body
 from apps.common.ninja import INTEGER_MAX, Count, Id, Text
 from apps.projects import selectors, services
 from apps.projects.db import tenant_connection
-from apps.projects.errors import InvalidInput, ProjectsError
+from apps.projects.errors import InvalidInput
 from apps.projects.models import ColumnCategory, Priority, ProjectRole
 
 
@@ -577,11 +576,5 @@ def delete_worklog(request: HttpRequest, worklog_id: Id) -> Status:
 
 
 def install(api: NinjaAPI) -> None:
-    """Mount the routes on the service's API and answer domain errors in the platform's shape."""
-
-    @api.exception_handler(ProjectsError)
-    def projects_error(request: HttpRequest, exc: ProjectsError) -> HttpResponse:
-        body = error_body(exc.code, exc.message, request_id=getattr(request, "request_id", None), **exc.details)
-        return api.create_response(request, body, status=exc.status)
-
+    """Mount the routes on the service's API (apps.common.ninja.platform_api answers ServiceError)."""
     api.add_router("", router)

@@ -10,8 +10,9 @@ from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquer
 from django.db.models.functions import Coalesce
 from markdown_it import MarkdownIt
 
+from apps.common.exceptions import NotFound
 from apps.projects.db import tenant_connection
-from apps.projects.errors import InvalidInput, NotFound
+from apps.projects.errors import InvalidInput
 from apps.projects.models import (
     Activity,
     Attachment,

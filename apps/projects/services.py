@@ -13,9 +13,10 @@ from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
+from apps.common.exceptions import Conflict, Forbidden, NotFound
 from apps.projects import live
 from apps.projects.db import tenant_connection, tenant_db
-from apps.projects.errors import Conflict, Forbidden, InvalidInput, NotFound, VersionConflict, WipLimitReached
+from apps.projects.errors import InvalidInput, VersionConflict, WipLimitReached
 from apps.projects.models import (
     Activity,
     Attachment,

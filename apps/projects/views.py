@@ -12,9 +12,9 @@ from django.views.decorators.http import require_GET
 from django_tenants.utils import get_public_schema_name
 
 from apps.common.auth import InvalidToken, WrongTenant, tenant_id_from_request, token_from_request, verify_access_token
+from apps.common.exceptions import NotFound
 from apps.projects import live, selectors
 from apps.projects.db import tenant_connection
-from apps.projects.errors import NotFound
 from apps.projects.models import ColumnCategory, Priority
 
 View = Callable[..., HttpResponse]

@@ -5,8 +5,9 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import schema_context
 
+from apps.common.exceptions import Conflict, Forbidden, NotFound
 from apps.projects import selectors, services
-from apps.projects.errors import Conflict, Forbidden, InvalidInput, NotFound, VersionConflict, WipLimitReached
+from apps.projects.errors import InvalidInput, VersionConflict, WipLimitReached
 from apps.projects.models import Activity, Column, Project, ProjectMember, Task
 from tests.projects.conftest import MANAGER_PERMISSIONS, make_caller
 
