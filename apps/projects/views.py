@@ -16,6 +16,7 @@ from apps.common.exceptions import NotFound
 from apps.projects import live, selectors
 from apps.projects.db import tenant_connection
 from apps.projects.models import ColumnCategory, Priority
+from apps.projects.schemas import TaskOut
 
 View = Callable[..., HttpResponse]
 
@@ -100,7 +101,7 @@ def board_page(request: HttpRequest, board_id: int) -> HttpResponse:
 @require_GET
 @page_auth
 def card_panel(request: HttpRequest, board_id: int, task_id: int) -> HttpResponse:
-    task = selectors.task_get(caller=request.claims, task_id=task_id)
+    task = TaskOut.from_orm(selectors.task_get(caller=request.claims, task_id=task_id)).model_dump(mode="json")
     if task["board"] != board_id:
         raise Http404("No such task on this board")
     return render(request, "projects/_panel.html", {"task": task, "actions": set(task["actions"])})
