@@ -1,6 +1,9 @@
-"""ASGI entry point. Services with Channels installed also answer WebSockets."""
+"""ASGI entry point. A service that names its WebSocket routes in settings.WEBSOCKET_URLCONF (a
+module with `websocket_urlpatterns`, like ROOT_URLCONF for HTTP) also answers WebSockets, through
+Channels."""
 
 import os
+from importlib import import_module
 
 from django.core.asgi import get_asgi_application
 
@@ -10,11 +13,10 @@ django_asgi_app = get_asgi_application()
 
 from django.conf import settings  # noqa: E402  (needs the app registry loaded above)
 
-if "channels" in settings.INSTALLED_APPS:
+if getattr(settings, "WEBSOCKET_URLCONF", None):
     from channels.routing import ProtocolTypeRouter, URLRouter
 
-    from config.routing import websocket_urlpatterns
-
+    websocket_urlpatterns = import_module(settings.WEBSOCKET_URLCONF).websocket_urlpatterns
     application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)})
 else:
     application = django_asgi_app

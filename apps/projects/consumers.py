@@ -17,9 +17,10 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from apps.common.auth import InvalidToken, authenticate_websocket, jti_is_revoked
-from apps.projects import live, selectors, services
+from apps.projects import live, selectors
 from apps.projects.db import tenant_connection
 from apps.projects.models import ProjectMember
+from apps.projects.services import presence as presence_services
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
@@ -54,7 +55,7 @@ def board_open(*, tenant_id: str, claims: object, board_id: int, channel_name: s
             .values_list("display_name", flat=True)
             .first()
         )
-        viewers = services.board_presence(
+        viewers = presence_services.board_presence(
             board_id=board_id, channel_name=channel_name, viewer={"user_id": claims.user_id, "name": name or ""}
         )
         return Opened(schema=schema, viewers=viewers)
@@ -81,7 +82,7 @@ def board_close(*, tenant_id: str, board_id: int, channel_name: str) -> None:
     if tenant is None:
         return
     with tenant_context(tenant):
-        services.board_presence(board_id=board_id, channel_name=channel_name, viewer=None)
+        presence_services.board_presence(board_id=board_id, channel_name=channel_name, viewer=None)
 
 
 # How often an open board socket asks whether its token was revoked (logout, a new password,

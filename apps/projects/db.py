@@ -18,6 +18,7 @@ connections of other tenants first).
 import threading
 from collections import OrderedDict
 
+from django.apps import apps
 from django.conf import settings
 from django.db import connections, router
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -26,9 +27,8 @@ from psycopg_pool import PoolTimeout
 
 
 def tenant_db() -> str:
-    from apps.projects.models import Task
-
-    return router.db_for_write(Task) or "default"
+    # By label, not by import: models.py (through storage.py) needs this module, not the reverse.
+    return router.db_for_write(apps.get_model("projects", "Task")) or "default"
 
 
 def tenant_connection() -> BaseDatabaseWrapper:

@@ -12,8 +12,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.common.auth import Claims, verify_access_token
-from apps.projects import services
 from apps.projects.models import Board, Project
+from apps.projects.services import projects as project_services
+from apps.projects.services import tasks as task_services
 from apps.projects.tenants.context import tenant_context
 from apps.projects.tenants.models import Tenant
 
@@ -66,14 +67,14 @@ def demo_board_seed(*, caller: Claims) -> Project:
     existing = Project.objects.filter(key="DEMO").first()
     if existing is not None:
         return existing
-    project = services.project_create(
+    project = project_services.project_create(
         caller=caller, key="DEMO", name="Demo project", description="A tour of the board.", board_name="Launch"
     )
     board = Board.objects.get(project=project)
     columns = list(board.columns.order_by("position"))
     today = timezone.now().date()
     for column_index, title, labels, priority, due_in in DEMO_CARDS:
-        services.task_create(
+        task_services.task_create(
             caller=caller,
             board_id=board.id,
             column_id=columns[column_index].id,

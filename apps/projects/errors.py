@@ -1,36 +1,17 @@
-"""Domain errors. The API turns each into the platform's JSON error with its status."""
+"""The projects service's refusals: apps.common.exceptions, plus the board domain's own cases.
+
+The platform's handlers (apps.common.ninja.platform_api) answer them; only the wire codes
+that predate the shared family are kept here.
+"""
+
+from apps.common import exceptions
+from apps.common.exceptions import Conflict
 
 
-class ProjectsError(Exception):
-    status = 400
-    code = "bad_request"
+class InvalidInput(exceptions.InvalidInput):
+    """A value the projects service refuses; its wire code has always been "invalid"."""
 
-    def __init__(self, message: str, *, code: str | None = None, **details: object) -> None:
-        super().__init__(message)
-        self.message = message
-        if code:
-            self.code = code
-        self.details = details
-
-
-class InvalidInput(ProjectsError):
-    status = 400
     code = "invalid"
-
-
-class NotFound(ProjectsError):
-    status = 404
-    code = "not_found"
-
-
-class Forbidden(ProjectsError):
-    status = 403
-    code = "forbidden"
-
-
-class Conflict(ProjectsError):
-    status = 409
-    code = "conflict"
 
 
 class VersionConflict(Conflict):

@@ -1,6 +1,6 @@
 """Live board updates: the one way a change reaches open boards.
 
-`board_broadcast` is called only from services.py. It waits for the surrounding
+`board_broadcast` is called only from apps/projects/services/. It waits for the surrounding
 transaction to commit, then numbers the message with the board's sequence (a Redis
 counter), keeps the last LOG_SIZE messages for clients that reconnect with
 `?since=<seq>`, and sends it to the board's Channels group. Group and keys carry the

@@ -9,7 +9,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from apps.projects.errors import Forbidden, NotFound
+from apps.common.exceptions import Forbidden, NotFound
 from apps.projects.models import ProjectMember, ProjectRole
 
 

@@ -1,5 +1,6 @@
 """Reads of the board domain. Every function runs a fixed number of queries, whatever the
-number of cards (tests assert it), and returns plain dicts ready for JSON or templates.
+number of cards (tests assert it), and returns models or plain data; the API and the pages
+shape them through apps/projects/schemas.py.
 """
 
 import datetime as dt
@@ -10,8 +11,9 @@ from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquer
 from django.db.models.functions import Coalesce
 from markdown_it import MarkdownIt
 
+from apps.common.exceptions import NotFound
 from apps.projects.db import tenant_connection
-from apps.projects.errors import InvalidInput, NotFound
+from apps.projects.errors import InvalidInput
 from apps.projects.models import (
     Activity,
     Attachment,
@@ -121,37 +123,6 @@ CARD_VALUES = (*CARD_FIELDS, "subtasks_total", "subtasks_done", "comment_count")
 def task_card(task: Task) -> dict:
     """One card, as the board shows it (for live updates after a write)."""
     return _card(_with_counts(Task.objects.filter(pk=task.pk)).values(*CARD_VALUES).get())
-
-
-def comment_out(comment: Comment) -> dict:
-    return {
-        "id": comment.id,
-        "author": comment.author_id,
-        "body": comment.body,
-        "body_html": markdown_html(comment.body),
-        "created_at": comment.created_at.isoformat(),
-    }
-
-
-def attachment_out(attachment: Attachment) -> dict:
-    return {
-        "id": attachment.id,
-        "filename": attachment.filename,
-        "content_type": attachment.content_type,
-        "size": attachment.size,
-        "uploaded_by": attachment.uploaded_by,
-        "created_at": attachment.created_at.isoformat(),
-    }
-
-
-def worklog_out(worklog: WorkLog) -> dict:
-    return {
-        "id": worklog.id,
-        "user": worklog.user_id,
-        "day": worklog.day.isoformat(),
-        "minutes": worklog.minutes,
-        "note": worklog.note,
-    }
 
 
 def _readable_project_ids(caller: Caller) -> "list[int] | None":
@@ -306,6 +277,11 @@ def board_columns(*, caller: Caller, board_id: int) -> list[dict]:
     )
 
 
+def column_counted(*, column_id: int) -> Column:
+    """A column with its `task_count` (the answer to a column write; the write checked the caller)."""
+    return Column.objects.annotate(task_count=Count("tasks")).get(pk=column_id)
+
+
 def task_list(
     *,
     caller: Caller,
@@ -334,16 +310,17 @@ def task_list(
 
 
 def task_get(*, caller: Caller, task_id: int) -> dict:
-    """A task with all its parts, for the card panel and GET /api/tasks/<id>."""
+    """A task with all its parts (comments, attachments and work logs as models), for the card
+    panel and GET /api/tasks/<id>: the shape of schemas.TaskOut."""
     task = Task.objects.filter(pk=task_id).first()
     if task is None:
         raise NotFound("No such task")
     actions = project_actions(caller=caller, project_id=task.project_id)
     require(actions, READ, what="task")
     subtasks = list(task.subtasks.order_by("position", "id").values("id", "title", "done", "position"))
-    comments = [comment_out(comment) for comment in task.comments.order_by("created_at", "id")]
-    attachments = [attachment_out(attachment) for attachment in task.attachments.order_by("created_at", "id")]
-    worklogs = [worklog_out(worklog) for worklog in task.worklogs.order_by("day", "id")]
+    comments = list(task.comments.order_by("created_at", "id"))
+    attachments = list(task.attachments.order_by("created_at", "id"))
+    worklogs = list(task.worklogs.order_by("day", "id"))
     activity = list(task.activities.order_by("created_at", "id").values("id", "actor_id", "verb", "data", "created_at"))
     card = _card(
         {
@@ -360,14 +337,14 @@ def task_get(*, caller: Caller, task_id: int) -> dict:
         "description": task.description,
         "description_html": markdown_html(task.description),
         "reporter": task.reporter_id,
-        "created_at": task.created_at.isoformat(),
-        "updated_at": task.updated_at.isoformat(),
+        "created_at": task.created_at,
+        "updated_at": task.updated_at,
         "subtasks": subtasks,
         "comments": comments,
         "attachments": attachments,
         "worklogs": worklogs,
-        "worked_minutes": sum(worklog["minutes"] for worklog in worklogs),
-        "activity": [{**entry, "created_at": entry["created_at"].isoformat()} for entry in activity],
+        "worked_minutes": sum(worklog.minutes for worklog in worklogs),
+        "activity": activity,
         "actions": sorted(actions),
     }
 

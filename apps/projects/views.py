@@ -12,10 +12,11 @@ from django.views.decorators.http import require_GET
 from django_tenants.utils import get_public_schema_name
 
 from apps.common.auth import InvalidToken, WrongTenant, tenant_id_from_request, token_from_request, verify_access_token
+from apps.common.exceptions import NotFound
 from apps.projects import live, selectors
 from apps.projects.db import tenant_connection
-from apps.projects.errors import NotFound
 from apps.projects.models import ColumnCategory, Priority
+from apps.projects.schemas import TaskOut
 
 View = Callable[..., HttpResponse]
 
@@ -100,7 +101,7 @@ def board_page(request: HttpRequest, board_id: int) -> HttpResponse:
 @require_GET
 @page_auth
 def card_panel(request: HttpRequest, board_id: int, task_id: int) -> HttpResponse:
-    task = selectors.task_get(caller=request.claims, task_id=task_id)
+    task = TaskOut.from_orm(selectors.task_get(caller=request.claims, task_id=task_id)).model_dump(mode="json")
     if task["board"] != board_id:
         raise Http404("No such task on this board")
     return render(request, "projects/_panel.html", {"task": task, "actions": set(task["actions"])})

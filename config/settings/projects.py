@@ -25,6 +25,8 @@ from config.settings.base import (
 SERVICE_NAME = "projects"
 ROOT_URLCONF = "config.urls.projects"
 PUBLIC_SCHEMA_URLCONF = "config.urls.projects"
+# The WebSocket routes config/asgi.py serves through Channels (the live board).
+WEBSOCKET_URLCONF = "apps.projects.routing"
 DATABASES = {"default": database_for("projects", engine="django_tenants.postgresql_backend")}
 # Tenant routing (docs/adr/0001-database-mode-routing.md): the tenant middleware reads
 # X-Tenant-ID (or the Host), sets a contextvar and the connection's schema; the router

@@ -173,11 +173,11 @@ def viewer(tenant_a: TenantInfo) -> CallerClaims:
 
 @pytest.fixture
 def project(manager: CallerClaims, member: CallerClaims, viewer: CallerClaims) -> Project:
-    from apps.projects import services
+    from apps.projects.services import projects as project_services
 
-    project = services.project_create(caller=manager, key="DEMO", name="Demo")
-    services.project_member_set(caller=manager, project_id=project.id, user_id=member.user_id, role="member")
-    services.project_member_set(caller=manager, project_id=project.id, user_id=viewer.user_id, role="viewer")
+    project = project_services.project_create(caller=manager, key="DEMO", name="Demo")
+    project_services.project_member_set(caller=manager, project_id=project.id, user_id=member.user_id, role="member")
+    project_services.project_member_set(caller=manager, project_id=project.id, user_id=viewer.user_id, role="viewer")
     return project
 
 

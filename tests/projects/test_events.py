@@ -6,7 +6,8 @@ import pytest
 from django.apps import apps
 from django.db import transaction
 
-from apps.projects import services
+from apps.projects.services import comments as comment_services
+from apps.projects.services import tasks as task_services
 
 pytest.importorskip("apps.events.outbox")
 
@@ -19,10 +20,10 @@ def _outbox_types() -> list[str]:
 
 def test_each_change_publishes_its_event(board, member, columns) -> None:
     before = len(_outbox_types())
-    task = services.task_create(caller=member, board_id=board.id, title="A", assignees=["user-member"])
-    services.task_move(caller=member, task_id=task.id, column_id=columns[0].id, index=0)  # same column: no event
-    services.task_move(caller=member, task_id=task.id, column_id=columns[1].id)
-    services.comment_add(caller=member, task_id=task.id, body="hi")
+    task = task_services.task_create(caller=member, board_id=board.id, title="A", assignees=["user-member"])
+    task_services.task_move(caller=member, task_id=task.id, column_id=columns[0].id, index=0)  # same column: no event
+    task_services.task_move(caller=member, task_id=task.id, column_id=columns[1].id)
+    comment_services.comment_add(caller=member, task_id=task.id, body="hi")
 
     assert _outbox_types()[before:] == ["TaskCreated", "TaskAssigned", "TaskStatusChanged", "TaskCommentAdded"]
 
@@ -37,7 +38,7 @@ def test_project_events(project) -> None:
 def test_a_failed_change_leaves_no_event(board, member) -> None:
     before = len(_outbox_types())
     with pytest.raises(RuntimeError), transaction.atomic():
-        services.task_create(caller=member, board_id=board.id, title="A")
+        task_services.task_create(caller=member, board_id=board.id, title="A")
         raise RuntimeError("rolled back")
 
     assert len(_outbox_types()) == before

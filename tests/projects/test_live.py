@@ -15,8 +15,9 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django_tenants.utils import schema_context
 
-from apps.projects import services
 from apps.projects.consumers import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED
+from apps.projects.services import projects as project_services
+from apps.projects.services import tasks as task_services
 from tests.ports import free_port
 from tests.projects.conftest import MANAGER_PERMISSIONS, MEMBER_PERMISSIONS, TenantInfo, make_caller
 from tests.projects.tokens import make_token
@@ -25,8 +26,8 @@ from tests.projects.tokens import make_token
 def _board_in(tenant: TenantInfo, key: str) -> dict:
     manager = make_caller(tenant, "user-manager", roles=("manager",), permissions=MANAGER_PERMISSIONS)
     with schema_context(tenant.schema):
-        project = services.project_create(caller=manager, key=key, name=key)
-        services.project_member_set(caller=manager, project_id=project.id, user_id="user-member", role="member")
+        project = project_services.project_create(caller=manager, key=key, name=key)
+        project_services.project_member_set(caller=manager, project_id=project.id, user_id="user-member", role="member")
         board = project.boards.get()
         columns = list(board.columns.order_by("position").values_list("id", flat=True))
     return {"id": board.id, "columns": columns, "manager": manager}
@@ -34,12 +35,12 @@ def _board_in(tenant: TenantInfo, key: str) -> dict:
 
 def _create(tenant: TenantInfo, board: dict, title: str) -> int:
     with schema_context(tenant.schema):
-        return services.task_create(caller=board["manager"], board_id=board["id"], title=title).id
+        return task_services.task_create(caller=board["manager"], board_id=board["id"], title=title).id
 
 
 def _move(tenant: TenantInfo, board: dict, task_id: int, column: int) -> None:
     with schema_context(tenant.schema):
-        services.task_move(caller=board["manager"], task_id=task_id, column_id=column)
+        task_services.task_move(caller=board["manager"], task_id=task_id, column_id=column)
 
 
 def _communicator(

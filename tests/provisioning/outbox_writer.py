@@ -14,8 +14,8 @@ import django
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.projects")
     django.setup()
-    from apps.projects import services
     from apps.projects.permissions import CallerClaims
+    from apps.projects.services import projects as project_services
     from apps.projects.tenants.context import tenant_context
     from apps.projects.tenants.selectors import tenant_get
 
@@ -24,7 +24,7 @@ def main() -> None:
         user_id="owner-1", tenant_id=str(tenant.tenant_id), roles=("owner",), permissions=frozenset({"create_project"})
     )
     with tenant_context(tenant):
-        services.project_create(caller=owner, key=sys.argv[2], name=f"Project {sys.argv[2]}")
+        project_services.project_create(caller=owner, key=sys.argv[2], name=f"Project {sys.argv[2]}")
     print("committed", flush=True)
 
 

@@ -3,8 +3,9 @@
 import pytest
 
 from apps.projects.db import tenant_db
+from apps.projects.tenants.celery import TENANT_HEADER, carry_tenant, enter_tenant, leave_tenant
 from apps.projects.tenants.context import current_tenant, tenant_context
-from config.celery import TENANT_HEADER, app, carry_tenant, enter_tenant, leave_tenant
+from config.celery import app
 
 
 @app.task(name="tests.provisioning.where_am_i")
@@ -40,3 +41,14 @@ def test_a_task_sent_outside_any_tenant_carries_none() -> None:
     carry_tenant(headers=headers)
 
     assert headers == {}
+
+
+def test_the_projects_service_connects_the_tenant_handlers_to_celery() -> None:
+    from celery import signals
+
+    def uids(signal: object) -> set:
+        return {lookup_key[0] for lookup_key, _ in signal.receivers}
+
+    assert "projects.carry_tenant" in uids(signals.before_task_publish)
+    assert "projects.enter_tenant" in uids(signals.task_prerun)
+    assert "projects.leave_tenant" in uids(signals.task_postrun)

@@ -5,10 +5,10 @@ import pytest
 from django.db import transaction
 
 from apps.events.models import OutboxEvent
-from apps.projects import services
 from apps.projects.db import tenant_db
 from apps.projects.models import Project
 from apps.projects.permissions import CallerClaims
+from apps.projects.services import projects as project_services
 from apps.projects.tenants.context import tenant_context
 
 
@@ -32,7 +32,7 @@ def test_a_committed_change_in_a_tenant_database_is_in_the_outbox(new_tenant) ->
 
     with tenant_context(tenant):
         assert tenant_db() != "default"
-        services.project_create(caller=_owner(tenant), key="KEPT", name="Kept")
+        project_services.project_create(caller=_owner(tenant), key="KEPT", name="Kept")
 
     assert _events_of(tenant) == ["ProjectCreated", "ProjectUserAdded"]
 
@@ -41,7 +41,7 @@ def test_a_rolled_back_change_in_a_tenant_database_publishes_nothing(new_tenant)
     tenant = new_tenant(isolation="database")
 
     with tenant_context(tenant), pytest.raises(RuntimeError), transaction.atomic(using=tenant_db()):
-        services.project_create(caller=_owner(tenant), key="GONE", name="Rolled back")
+        project_services.project_create(caller=_owner(tenant), key="GONE", name="Rolled back")
         raise RuntimeError("the caller changed its mind")
 
     with tenant_context(tenant):
@@ -53,7 +53,7 @@ def test_the_event_waits_for_the_tenant_s_commit(new_tenant) -> None:
     tenant = new_tenant(isolation="database")
 
     with tenant_context(tenant), transaction.atomic(using=tenant_db()):
-        services.project_create(caller=_owner(tenant), key="LATE", name="Not yet committed")
+        project_services.project_create(caller=_owner(tenant), key="LATE", name="Not yet committed")
         assert _events_of(tenant) == []
 
     assert _events_of(tenant) == ["ProjectCreated", "ProjectUserAdded"]

@@ -23,10 +23,10 @@ from apps.events.models import OutboxEvent, ProbeRecord, ProcessedEvent
 from apps.events.relay import OutboxRelay
 from apps.events.transports import transport_connect
 from apps.events.transports.base import ConsumerQueues
-from apps.projects import services as projects
 from apps.projects.db import tenant_db
 from apps.projects.models import Project
 from apps.projects.permissions import CallerClaims
+from apps.projects.services import projects as project_services
 from apps.projects.tenants.context import tenant_alias, tenant_context
 from apps.projects.tenants.models import Tenant
 from apps.projects.tenants.outbox import tenant_outbox_move, tenant_outboxes_sweep
@@ -129,7 +129,7 @@ def test_an_event_is_written_in_the_tenant_database_s_own_transaction(new_tenant
     tenant = new_tenant(isolation="database")
 
     with tenant_context(tenant), transaction.atomic(using=tenant_db()):
-        projects.project_create(caller=_owner(tenant), key="SAME", name="Same transaction")
+        project_services.project_create(caller=_owner(tenant), key="SAME", name="Same transaction")
         waiting = tenant_outbox_ids(tenant)
         assert len(waiting) == 2  # ProjectCreated, ProjectUserAdded: beside the board rows, not yet committed
         assert central_ids(tenant) == []
@@ -141,7 +141,7 @@ def test_an_event_is_written_in_the_tenant_database_s_own_transaction(new_tenant
 def test_the_move_is_idempotent_by_event_id(new_tenant) -> None:
     tenant = new_tenant(isolation="database")
     with tenant_context(tenant):
-        projects.project_create(caller=_owner(tenant), key="ONCE", name="Once")
+        project_services.project_create(caller=_owner(tenant), key="ONCE", name="Once")
     moved = central_ids(tenant)
     # As after a crash between the central commit and the tenant's delete: the rows are back.
     with tenant_context(tenant), connections[tenant_alias(tenant)].cursor() as cursor:

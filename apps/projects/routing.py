@@ -1,4 +1,4 @@
-"""WebSocket routes of the projects service."""
+"""WebSocket routes of the projects service (settings.WEBSOCKET_URLCONF; config/asgi.py serves them)."""
 
 from django.urls import path
 

@@ -1,0 +1,315 @@
+"""The shapes of the projects API, in and out: the Ninja schemas.
+
+Selectors and services return models or plain data; the API answers through these schemas, and
+the live board messages (live.board_broadcast) carry the same shapes where they carry the same
+thing (`dump`). The board's own JSON is built by PostgreSQL (selectors.board_json) for speed;
+tests/projects/test_api.py keeps its keys those of BoardOut.
+"""
+
+import datetime as dt
+
+from ninja import Field, Schema
+
+from apps.common.ninja import INTEGER_MAX, Count, Id, Text
+from apps.projects import selectors
+from apps.projects.models import ColumnCategory, Comment, Priority, ProjectRole, WorkLog
+
+
+def dump(schema: type[Schema], obj: object) -> dict:
+    """`obj` (a model or a dict) in `schema`'s shape, as a dict for a live message (its dates and
+    times are encoded as the API encodes them, by DjangoJSONEncoder)."""
+    return schema.from_orm(obj).model_dump()
+
+
+class BoardRef(Schema):
+    id: int
+    name: str
+
+
+class ProjectOut(Schema):
+    id: int
+    key: str
+    name: str
+    description: str
+    version: int
+    boards: list[BoardRef]
+
+
+class MemberOut(Schema):
+    user_id: str
+    role: str
+    display_name: str
+
+
+class ProjectDetailOut(ProjectOut):
+    members: list[MemberOut]
+    actions: list[str]
+
+
+class ProjectIn(Schema):
+    key: Text = Field(..., min_length=2, max_length=10, examples=["DEMO"])
+    name: Text = Field(..., min_length=1, max_length=200)
+    description: Text = ""
+    board_name: Text = Field("Board", max_length=200)
+
+
+# PATCH bodies: a field left out keeps its value; only the fields whose column takes NULL accept
+# null (the others default to None without being nullable: an explicit null is a 422, not an
+# IntegrityError from a NOT NULL column).
+
+
+class ProjectPatch(Schema):
+    name: Text = Field(None, min_length=1, max_length=200)
+    description: Text = None
+    version: Count | None = None
+
+
+class MemberIn(Schema):
+    user_id: Text = Field(..., min_length=1, max_length=64)
+    role: ProjectRole = ProjectRole.MEMBER
+    display_name: Text = Field("", max_length=200)
+
+
+class BoardIn(Schema):
+    name: Text = Field(..., min_length=1, max_length=200)
+
+
+class CardOut(Schema):
+    id: int
+    key: str
+    title: str
+    column: int
+    rank: str
+    assignees: list[str]
+    labels: list[str]
+    priority: str
+    due_date: dt.date | None
+    estimate_minutes: int | None
+    version: int
+    subtasks_total: int
+    subtasks_done: int
+    comment_count: int
+
+
+class ColumnFields(Schema):
+    """A column without its task count: what the live column.created/updated messages carry."""
+
+    id: int
+    name: str
+    position: int
+    wip_limit: int | None
+    category: str
+    version: int
+
+
+class ColumnOut(ColumnFields):
+    task_count: int
+
+
+class BoardColumnOut(ColumnOut):
+    tasks: list[CardOut]
+
+
+class ProjectRef(Schema):
+    id: int
+    key: str
+    name: str
+
+
+class BoardOut(Schema):
+    id: int
+    name: str
+    project: ProjectRef
+    columns: list[BoardColumnOut]
+    members: list[MemberOut]
+    actions: list[str]
+
+
+class ColumnIn(Schema):
+    name: Text = Field(..., min_length=1, max_length=100)
+    category: ColumnCategory = ColumnCategory.TODO
+    wip_limit: int | None = Field(None, ge=1, le=INTEGER_MAX)
+
+
+class ColumnPatch(Schema):
+    name: Text = Field(None, min_length=1, max_length=100)
+    category: ColumnCategory = None
+    wip_limit: int | None = Field(None, ge=1, le=INTEGER_MAX, description="null removes the limit")
+    position: Count = None
+    version: Count | None = None
+
+
+class TaskIn(Schema):
+    board: Id
+    column: Id | None = None
+    title: Text = Field(..., min_length=1, max_length=300)
+    description: Text = Field("", max_length=100_000)
+    assignees: list[Text] = []
+    labels: list[Text] = []
+    priority: Priority = Priority.MEDIUM
+    due_date: dt.date | None = None
+    estimate_minutes: Count | None = None
+    on_top: bool = False
+    override_wip: bool = False
+
+
+class TaskPatch(Schema):
+    title: Text = Field(None, min_length=1, max_length=300)
+    description: Text = Field(None, max_length=100_000)
+    assignees: list[Text] = None
+    labels: list[Text] = None
+    priority: Priority = None
+    due_date: dt.date | None = None
+    estimate_minutes: Count | None = None
+    version: Count | None = None
+
+
+class MoveIn(Schema):
+    column: Id
+    before: Id | None = Field(None, description="place the task ahead of this task")
+    after: Id | None = Field(None, description="place the task behind this task")
+    index: Count | None = Field(None, description="0-based place among the column's other tasks")
+    version: Count | None = None
+    override_wip: bool = False
+
+
+class SubtaskOut(Schema):
+    id: int
+    title: str
+    done: bool
+    position: int
+
+
+class CommentOut(Schema):
+    id: int
+    author: str
+    body: str
+    body_html: str
+    created_at: dt.datetime
+
+    @staticmethod
+    def resolve_author(comment: Comment) -> str:
+        return comment.author_id
+
+    @staticmethod
+    def resolve_body_html(comment: Comment) -> str:
+        return selectors.markdown_html(comment.body)
+
+
+class AttachmentOut(Schema):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    uploaded_by: str
+    created_at: dt.datetime
+
+
+class WorkLogOut(Schema):
+    id: int
+    user: str
+    day: dt.date
+    minutes: int
+    note: str
+
+    @staticmethod
+    def resolve_user(worklog: WorkLog) -> str:
+        return worklog.user_id
+
+
+class ActivityOut(Schema):
+    id: int
+    actor_id: str
+    verb: str
+    data: dict
+    created_at: dt.datetime
+
+
+class TaskOut(CardOut):
+    project: int
+    board: int
+    description: str
+    description_html: str
+    reporter: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    subtasks: list[SubtaskOut]
+    comments: list[CommentOut]
+    attachments: list[AttachmentOut]
+    worklogs: list[WorkLogOut]
+    worked_minutes: int
+    activity: list[ActivityOut]
+    actions: list[str]
+
+
+class TaskPage(Schema):
+    items: list[CardOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class SubtaskIn(Schema):
+    title: Text = Field(..., min_length=1, max_length=300)
+
+
+class SubtaskPatch(Schema):
+    title: Text = Field(None, min_length=1, max_length=300)
+    done: bool = None
+
+
+class CommentIn(Schema):
+    body: Text = Field(..., min_length=1, max_length=20_000)
+
+
+class WorkLogIn(Schema):
+    minutes: int = Field(..., ge=1, le=1440)
+    day: dt.date | None = None
+    note: Text = Field("", max_length=500)
+
+
+class TotalsByUser(Schema):
+    user: str
+    minutes: int
+
+
+class TotalsByUserDay(TotalsByUser):
+    day: dt.date
+
+
+class TotalsByTask(Schema):
+    task: int
+    key: str
+    minutes: int
+
+
+class WorkTotalsOut(Schema):
+    total_minutes: int
+    by_user: list[TotalsByUser]
+    by_user_day: list[TotalsByUserDay]
+    by_task: list[TotalsByTask]
+
+
+class TaskFiltersIn(Schema):
+    assignee: Text | None = None
+    label: Text | None = None
+    q: Text | None = Field(None, max_length=200, description="text in the title, description or key")
+    due_before: dt.date | None = None
+    due_after: dt.date | None = None
+
+    def to_filters(self) -> selectors.TaskFilters:
+        return selectors.TaskFilters(
+            assignee=self.assignee,
+            label=self.label,
+            text=self.q,
+            due_before=self.due_before,
+            due_after=self.due_after,
+        )
+
+
+class TaskListQuery(TaskFiltersIn):
+    project: Id | None = None
+    board: Id | None = None
+    # Plain ints with their bounds spelled out: Ninja's query flattening keeps only one Field per parameter.
+    limit: int = Field(50, ge=1, le=selectors.MAX_PAGE)
+    offset: int = Field(0, ge=0, le=INTEGER_MAX)
