@@ -2,12 +2,13 @@
 module with `websocket_urlpatterns`, like ROOT_URLCONF for HTTP) also answers WebSockets, through
 Channels."""
 
-import os
 from importlib import import_module
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.projects")
+from config.entrypoint import settings_module_required
+
+settings_module_required("config.asgi")
 
 django_asgi_app = get_asgi_application()
 
