@@ -5,7 +5,6 @@ import json
 import time
 import uuid
 
-import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.test import RequestFactory
@@ -16,6 +15,7 @@ from apps.common.auth import InvalidToken, JWTAuthentication, WrongTenant, verif
 from apps.identity import services
 from apps.identity.keys import private_key_from_pem
 from apps.identity.models import SigningKey
+from tests.helpers import access_claims, token_sign
 
 
 @pytest.fixture
@@ -43,28 +43,21 @@ def _b64(data: dict) -> str:
 
 
 def _claims(tenant_id: str, **overrides: object) -> dict:
-    now = int(time.time())
-    claims = {
-        "token_type": "access",
-        "sub": "1",
-        "tenantId": tenant_id,
-        "roles": ["owner"],
-        "permissions": ["manage_roles"],
-        "iat": now,
-        "exp": now + 300,
-        "iss": "kanban-identity",
-        "aud": "kanban-platform",
-        "jti": uuid.uuid4().hex,
-    }
-    claims.update(overrides)
+    claims = access_claims(
+        tenant_id,
+        user_id="1",
+        roles=["owner"],
+        permissions=["manage_roles"],
+        lifetime=300,
+        token_type="access",
+    )
+    claims.update(overrides)  # as they are: a test may put a claim of the wrong type
     return claims
 
 
 def _sign_with_identity_key(claims: dict, **header: str) -> str:
     key = SigningKey.objects.get(retired_at=None)
-    return jwt.encode(
-        claims, private_key_from_pem(key.private_key_pem), algorithm="RS256", headers={"kid": key.kid, **header}
-    )
+    return token_sign(claims, private_key_from_pem(key.private_key_pem), kid=key.kid, headers=header)
 
 
 def test_a_real_token_verifies_through_the_jwks(issued) -> None:
@@ -105,10 +98,8 @@ def test_hs256_signed_with_the_public_key_is_refused(issued) -> None:
 def test_a_key_identity_never_published_is_refused(issued) -> None:
     organization, _ = issued
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    forged = jwt.encode(_claims(str(organization.id)), stranger, algorithm="RS256", headers={"kid": "made-up"})
-    same_kid = jwt.encode(
-        _claims(str(organization.id)), stranger, algorithm="RS256", headers={"kid": SigningKey.objects.get().kid}
-    )
+    forged = token_sign(_claims(str(organization.id)), stranger, kid="made-up")
+    same_kid = token_sign(_claims(str(organization.id)), stranger, kid=SigningKey.objects.get().kid)
 
     with pytest.raises(InvalidToken, match="unknown key"):
         verify_access_token(forged, tenant_id=str(organization.id))

@@ -17,7 +17,7 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from tests.e2e.stack import Stack, stack_run
-from tests.ports import free_port, free_port_run
+from tests.helpers import free_port, free_port_run
 
 pytestmark = pytest.mark.e2e
 

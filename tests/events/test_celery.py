@@ -13,12 +13,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.events.consumer import wait_until
 from apps.events.models import OutboxEvent
 from apps.events.outbox import publish
 from apps.events.tasks import outbox_purge
 from config.celery import app, route_task
 from tests.events.samples import SAMPLES
+from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 

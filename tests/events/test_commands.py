@@ -13,11 +13,11 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from apps.events.consumer import wait_until
 from apps.events.models import OutboxEvent, ProbeRecord
 from apps.events.selectors import dead_letters_list
 from tests.events.conftest import BrokerNames, queue_ready
 from tests.events.samples import SAMPLES
+from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from apps.events.catalog import envelope_create
-from apps.events.consumer import probe_record, wait_until
+from apps.events.consumer import probe_record
 from apps.events.models import OutboxEvent, ProbeRecord, ProcessedEvent
 from apps.events.outbox import publish
 from apps.events.relay import database_conninfo
@@ -23,6 +23,7 @@ from apps.events.selectors import dead_letters_list
 from apps.events.services import dead_letters_replay
 from tests.events.conftest import queue_ready
 from tests.events.samples import SAMPLES
+from tests.helpers import wait_until
 from tests.tcp_relay import TcpRelay
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,7 +120,7 @@ def test_the_same_event_delivered_twice_is_applied_once(start_consumer, raw_publ
 
 
 def test_cutting_the_broker_connections_mid_stream_loses_and_doubles_nothing(
-    start_consumer, start_relay, broker_names
+    start_consumer, start_relay, broker_names, publish_committed
 ) -> None:
     broker = urlsplit(broker_names.url)
     proxy = TcpRelay(target=(broker.hostname or "127.0.0.1", broker.port or 5672)).up()
@@ -147,9 +148,11 @@ def test_cutting_the_broker_connections_mid_stream_loses_and_doubles_nothing(
 
         assert wait_until(lambda: ProbeRecord.objects.count() >= 500, timeout=30)
         assert wait_until(lambda: not OutboxEvent.objects.filter(sent_at=None).exists(), timeout=10)
-        time.sleep(0.5)  # a late duplicate would land now
+        # A later event down the same queue: once it is applied, a duplicate sent before it was too.
+        marker = publish_committed("URLAccessed", {**SAMPLES["URLAccessed"], "code": "marker"})
+        assert wait_until(lambda: _applied_once({marker.id}), timeout=10)
         assert len(committed) == 500
-        assert _applied_once(set(committed)) and ProbeRecord.objects.count() == 500
+        assert _applied_once(set(committed)) and ProbeRecord.objects.count() == 501
         assert proxy.cuts == 3 and proxy.accepted > 2
         if broker_names.transport == "rabbitmq":
             assert relay.stats.reconnects + runner.counts["reconnects"] >= 3
@@ -196,8 +199,10 @@ def test_a_consumer_killed_mid_message_gets_it_again_and_applies_it_once(
         assert not ProbeRecord.objects.exists()
         start_consumer("killed", handlers={"URLExpired": [probe_record]})
         assert wait_until(lambda: _applied_once({event.id}), timeout=10)
-        time.sleep(0.3)
-        assert ProbeRecord.objects.count() == 1
+        # A later event down the same queue: once it is applied, a second delivery of the first was too.
+        marker = publish_committed("URLExpired", SAMPLES["URLExpired"])
+        assert wait_until(lambda: _applied_once({marker.id}), timeout=10)
+        assert ProbeRecord.objects.filter(event_id=event.id).count() == 1 and ProbeRecord.objects.count() == 2
         assert ProcessedEvent.objects.filter(consumer="killed", event_id=event.id).count() == 1
     finally:
         if victim.poll() is None:

@@ -1,8 +1,6 @@
 """The MongoDB idempotency store (analytics has no PostgreSQL), against a real MongoDB-wire server."""
 
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,33 +8,26 @@ import pymongo
 import pytest
 
 from apps.events.catalog import Envelope, envelope_create
-from apps.events.consumer import ConsumerRunner, MongoStore, wait_until
+from apps.events.consumer import ConsumerRunner, MongoStore
 from tests.events.samples import SAMPLES
-from tests.ports import free_port
+from tests.helpers import free_port, server_process, wait_until
 
 
 @pytest.fixture(scope="module")
 def mongo_url() -> Iterator[str]:
     port = free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "secantusd-py"), "--port", str(port), "--storage-path", ":memory:"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     url = f"mongodb://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                pymongo.MongoClient(url, serverSelectionTimeoutMS=300).admin.command("ping")
-                break
-            except pymongo.errors.PyMongoError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
+
+    def answers() -> bool:
+        try:
+            pymongo.MongoClient(url, serverSelectionTimeoutMS=300).admin.command("ping")
+        except pymongo.errors.PyMongoError:
+            return False
+        return True
+
+    secantusd = [str(Path(sys.executable).parent / "secantusd-py"), "--port", str(port), "--storage-path", ":memory:"]
+    with server_process(secantusd, ready=answers, timeout=20):
         yield url
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 @pytest.fixture

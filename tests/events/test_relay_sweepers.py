@@ -5,10 +5,10 @@ import threading
 
 from django.db import transaction
 
-from apps.events.consumer import wait_until
 from apps.events.models import ProbeRecord
 from apps.events.outbox import publish
 from tests.events.samples import SAMPLES
+from tests.helpers import wait_until
 
 
 def test_events_a_sweeper_moves_in_are_relayed_and_a_failing_sweeper_is_survived(

@@ -6,11 +6,11 @@ import pytest
 from django.db import transaction
 
 from apps.events.catalog import EVENT_TYPES
-from apps.events.consumer import wait_until
 from apps.events.models import OutboxEvent, ProbeRecord, ProcessedEvent
 from apps.events.outbox import publish
 from apps.events.selectors import events_tail
 from tests.events.samples import SAMPLES
+from tests.helpers import wait_until
 
 
 def _applied(event_ids: set[str]) -> dict[str, int]:

@@ -1,26 +1,22 @@
 """The gateway under test runs for real (uvicorn, real sockets) in front of real upstream
-servers from `upstreams.py`, with the machine's Redis (DB 11, a per-run key prefix) and
+servers from `upstreams.py`, with the machine's Redis (the tests' DB, tests/helpers.py, a per-run key prefix) and
 RabbitMQ (a per-run events exchange, so no test sees the platform's real events)."""
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import httpx
-import jwt
 import pytest
 import redis
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from apps.events.transports.amqp_client import broker_connect, connection_close
 from gateway.config import SERVICES, GatewaySettings
 from gateway.main import create_app
 from gateway.server import header_timeout_protocol
-from tests.gateway.upstreams import UpstreamState, serve, upstream_app
+from tests.gateway.upstreams import UpstreamState, upstream_app
+from tests.helpers import BROKER_URL, REDIS_URL, TestSigningKey, access_claims, serve
 
-REDIS_URL = "redis://127.0.0.1:6379/11"
-BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
 RUN_PREFIX = f"gwtest-{uuid.uuid4().hex[:8]}"
 RUN_EXCHANGE = f"{RUN_PREFIX}.events"
 
@@ -47,47 +43,10 @@ TENANTS = {
 }
 
 
-class SigningKey:
-    def __init__(self, kid: str, *, kind: str = "RSA") -> None:
-        self.kid = kid
-        self.kind = kind
-        if kind == "RSA":
-            self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            self.algorithm = "RS256"
-            jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.private.public_key(), as_dict=True)
-        else:
-            self.private = ed25519.Ed25519PrivateKey.generate()
-            self.algorithm = "EdDSA"
-            jwk = jwt.algorithms.OKPAlgorithm.to_jwk(self.private.public_key(), as_dict=True)
-        self.public_jwk = {**jwk, "kid": kid, "use": "sig"}
-
-    def sign(self, claims: dict, *, headers: dict | None = None, algorithm: str | None = None) -> str:
-        return jwt.encode(
-            claims, self.private, algorithm=algorithm or self.algorithm, headers={"kid": self.kid, **(headers or {})}
-        )
-
-
-def claims_for(tenant_id: str | None, **overrides: object) -> dict:
-    now = int(time.time())
-    claims = {
-        "sub": "user-1",
-        "tenantId": tenant_id,
-        "roles": ["member"],
-        "permissions": [],
-        "iat": now,
-        "exp": now + 900,
-        "iss": "kanban-identity",
-        "aud": "kanban-platform",
-        "jti": uuid.uuid4().hex,
-    }
-    claims.update(overrides)
-    return claims
-
-
 class Stack:
     """The upstreams and their state; `gateway(...)` starts a gateway in front of them."""
 
-    def __init__(self, urls: dict[str, str], states: dict[str, UpstreamState], key: SigningKey) -> None:
+    def __init__(self, urls: dict[str, str], states: dict[str, UpstreamState], key: TestSigningKey) -> None:
         self.urls = urls
         self.states = states
         self.key = key
@@ -121,7 +80,7 @@ class Stack:
 
     def token(self, tenant: str | None = "acme", **overrides: object) -> str:
         tenant_id = TENANTS[tenant]["id"] if tenant else None
-        return self.key.sign(claims_for(tenant_id, **overrides))
+        return self.key.sign(access_claims(tenant_id, **overrides))
 
 
 # Sentinel: sign a valid token for the tenant the host names.
@@ -158,12 +117,12 @@ class Gateway:
 
 
 @pytest.fixture(scope="session")
-def signing_key() -> SigningKey:
-    return SigningKey("key-1")
+def signing_key() -> TestSigningKey:
+    return TestSigningKey("key-1")
 
 
 @pytest.fixture(scope="session")
-def stack(signing_key: SigningKey) -> Iterator[Stack]:
+def stack(signing_key: TestSigningKey) -> Iterator[Stack]:
     states = {service: UpstreamState() for service in SERVICES}
     states["tenancy"].tenants = {slug: dict(body) for slug, body in TENANTS.items()}
     states["identity"].jwks = {"keys": [signing_key.public_jwk]}

@@ -4,12 +4,12 @@ import hmac
 import json
 import time
 
-import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
 from gateway.auth import path_is_public
-from tests.gateway.conftest import ACME_ID, Gateway, SigningKey, claims_for
+from tests.gateway.conftest import ACME_ID, Gateway
+from tests.helpers import TestSigningKey, access_claims
 
 
 def _b64(data: bytes) -> str:
@@ -47,29 +47,24 @@ def test_an_anonymous_browser_is_sent_to_login(gateway: Gateway) -> None:
     assert response.headers["location"] == "/api/auth/resume?next=%2Fboards%2F3%2F%3Fview%3Dcompact"
 
 
-def _forged_tokens(key: SigningKey) -> dict[str, str]:
+def _forged_tokens(key: TestSigningKey) -> dict[str, str]:
     header_none = _b64(json.dumps({"alg": "none", "typ": "JWT", "kid": key.kid}).encode())
-    payload = _b64(json.dumps(claims_for(ACME_ID)).encode())
+    payload = _b64(json.dumps(access_claims(ACME_ID)).encode())
     public_pem = key.private.public_key().public_bytes(
         encoding=serialization.Encoding.PEM, format=serialization.PublicFormat.SubjectPublicKeyInfo
     )
     signing_input = f"{_b64(json.dumps({'alg': 'HS256', 'typ': 'JWT', 'kid': key.kid}).encode())}.{payload}"
     hs256 = _b64(hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest())
-    stranger = SigningKey(key.kid)  # same kid, another private key
+    stranger = TestSigningKey(key.kid)  # same kid, another private key
     return {
         "alg_none": f"{header_none}.{payload}.",
         "hs256_with_public_key": f"{signing_input}.{hs256}",
-        "unknown_kid": SigningKey("rogue").sign(claims_for(ACME_ID)),
-        "wrong_private_key": stranger.sign(claims_for(ACME_ID)),
-        "expired": key.sign(claims_for(ACME_ID, exp=int(time.time()) - 3600)),
-        "wrong_audience": key.sign(claims_for(ACME_ID, aud="someone-else")),
-        "wrong_issuer": key.sign(claims_for(ACME_ID, iss="evil-identity")),
-        "no_exp": jwt.encode(
-            {k: v for k, v in claims_for(ACME_ID).items() if k != "exp"},
-            key.private,
-            algorithm="RS256",
-            headers={"kid": key.kid},
-        ),
+        "unknown_kid": TestSigningKey("rogue").sign(access_claims(ACME_ID)),
+        "wrong_private_key": stranger.sign(access_claims(ACME_ID)),
+        "expired": key.sign(access_claims(ACME_ID, exp=int(time.time()) - 3600)),
+        "wrong_audience": key.sign(access_claims(ACME_ID, aud="someone-else")),
+        "wrong_issuer": key.sign(access_claims(ACME_ID, iss="evil-identity")),
+        "no_exp": key.sign({k: v for k, v in access_claims(ACME_ID).items() if k != "exp"}),
         "garbage": "not.a.jwt",
     }
 
@@ -88,7 +83,7 @@ def _forged_tokens(key: SigningKey) -> dict[str, str]:
         "garbage",
     ],
 )
-def test_forged_and_stale_tokens_are_refused(gateway: Gateway, signing_key: SigningKey, kind: str) -> None:
+def test_forged_and_stale_tokens_are_refused(gateway: Gateway, signing_key: TestSigningKey, kind: str) -> None:
     token = _forged_tokens(signing_key)[kind]
 
     response = gateway.get("/api/projects", token=token)
@@ -112,21 +107,21 @@ def test_a_tenant_token_is_refused_on_the_apex(gateway: Gateway) -> None:
 
 
 def test_a_rotated_key_is_fetched_on_its_first_use(gateway: Gateway, stack) -> None:
-    rotated = SigningKey("key-2", kind="OKP")
+    rotated = TestSigningKey("key-2", kind="OKP")
     stack.states["identity"].jwks = {"keys": [stack.key.public_jwk, rotated.public_jwk]}
 
-    response = gateway.get("/api/projects", token=rotated.sign(claims_for(ACME_ID)))
+    response = gateway.get("/api/projects", token=rotated.sign(access_claims(ACME_ID)))
 
     assert response.status_code == 200
 
 
 def test_unknown_kids_do_not_hammer_identity(make_gateway, stack) -> None:
     gateway = make_gateway(jwks_refetch_interval=60)
-    rogue = SigningKey("rogue-2")
+    rogue = TestSigningKey("rogue-2")
     fetches_before = stack.states["identity"].jwks_fetches
 
     for _ in range(5):
-        assert gateway.get("/api/projects", token=rogue.sign(claims_for(ACME_ID))).status_code == 401
+        assert gateway.get("/api/projects", token=rogue.sign(access_claims(ACME_ID))).status_code == 401
 
     assert stack.states["identity"].jwks_fetches - fetches_before <= 1
 

@@ -10,7 +10,8 @@ import pytest
 from gateway.middleware import security_headers_add
 from tests.gateway import rawhttp
 from tests.gateway.conftest import Gateway
-from tests.gateway.upstreams import broken_server, closed_port_url
+from tests.gateway.upstreams import broken_server
+from tests.helpers import closed_port_url
 
 
 def _assert_contract(response, status: int, code: str) -> None:

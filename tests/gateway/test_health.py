@@ -1,7 +1,7 @@
 from concurrent.futures import ThreadPoolExecutor
 
 from tests.gateway.conftest import Gateway
-from tests.gateway.upstreams import closed_port_url
+from tests.helpers import closed_port_url
 
 
 def test_healthz_is_ok_when_every_service_is_ready(gateway: Gateway) -> None:

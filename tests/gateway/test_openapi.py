@@ -1,7 +1,7 @@
 import copy
 
 from tests.gateway.conftest import Gateway
-from tests.gateway.upstreams import closed_port_url
+from tests.helpers import closed_port_url
 
 IDENTITY_30 = {
     "openapi": "3.0.3",

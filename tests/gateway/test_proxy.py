@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from tests.gateway.conftest import ACME_ID, Gateway
-from tests.gateway.upstreams import closed_port_url
+from tests.helpers import closed_port_url
 
 ROUTED = [
     ("/api/tenants", "apex", "tenancy"),

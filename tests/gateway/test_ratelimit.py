@@ -2,8 +2,7 @@ import time
 import uuid
 
 from gateway.ratelimit import OUTAGE_BACKOFF
-from tests.gateway.conftest import REDIS_URL
-from tests.gateway.upstreams import closed_port_url
+from tests.helpers import REDIS_URL, closed_port_url, host_port
 from tests.tcp_relay import TcpRelay
 
 
@@ -95,7 +94,7 @@ def test_without_redis_general_traffic_fails_open_but_login_stays_limited(make_g
 
 
 def test_limits_resume_when_redis_comes_back(make_gateway, stack) -> None:
-    with TcpRelay(target=("127.0.0.1", 6379)) as relay:
+    with TcpRelay(target=host_port(REDIS_URL, 6379)) as relay:
         relay.up()
         gateway = make_gateway(redis_url=relay.url_through(REDIS_URL), rate_limit_user="3/minute")
         token = stack.token(sub=f"dave-{uuid.uuid4().hex[:6]}")

@@ -8,9 +8,9 @@ import pytest
 import redis
 from websockets.exceptions import InvalidStatus
 
-from tests.gateway.conftest import ACME_ID, REDIS_URL, Gateway, claims_for
+from tests.gateway.conftest import ACME_ID, Gateway
 from tests.gateway.test_websocket import ws_connect
-from tests.gateway.upstreams import closed_port_url
+from tests.helpers import REDIS_URL, access_claims, closed_port_url
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_a_revoked_token_opens_no_websocket(gateway: Gateway, stack, revoke) -> 
 
 
 def test_a_token_without_a_jti_is_refused(gateway: Gateway, stack) -> None:
-    claims = claims_for(ACME_ID)
+    claims = access_claims(ACME_ID)
     del claims["jti"]  # it could never be revoked
     token = stack.key.sign(claims)
 

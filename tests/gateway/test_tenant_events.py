@@ -7,7 +7,7 @@ can only pass if the event, not a TTL, made the gateway ask tenancy again.
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -18,21 +18,12 @@ from apps.events.transports.base import Outgoing, Transport
 from apps.events.transports.rabbitmq import RabbitTransport
 from apps.events.transports.redis_streams import RedisStreamsTransport
 from gateway.tenant_events import tenant_event_slug
-from tests.gateway.conftest import BROKER_URL, REDIS_URL, RUN_PREFIX, TENANTS, Gateway, exchanges_delete
-from tests.gateway.upstreams import closed_port_url
+from tests.gateway.conftest import RUN_PREFIX, TENANTS, Gateway, exchanges_delete
+from tests.helpers import BROKER_URL, REDIS_URL, closed_port_url, host_port, wait_until
 from tests.tcp_relay import TcpRelay
 
 LONG_CACHE = {"tenant_cache_ttl": 300, "tenant_transient_ttl": 300, "tenant_local_ttl": 300.0}
 NEWCO_ID = TENANTS["newco"]["id"]
-
-
-def wait_until(predicate: Callable[[], bool], *, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 def tenant_events_state(gateway: Gateway) -> str:
@@ -206,9 +197,8 @@ def test_messages_that_name_no_tenant_change_nothing(make_gateway, stack, exchan
 
 def test_on_redis_events_published_during_an_outage_still_drop_the_cache(make_gateway, stack, exchange) -> None:
     publisher = Publisher(url=REDIS_URL, exchange=exchange)
-    broker = urlsplit(REDIS_URL)
     try:
-        with TcpRelay(target=(broker.hostname or "127.0.0.1", broker.port or 6379)) as relay:
+        with TcpRelay(target=host_port(REDIS_URL, 6379)) as relay:
             relay.up()
             gateway = make_gateway(
                 events_broker_url=relay.url_through(REDIS_URL),

@@ -5,8 +5,8 @@ from redis.asyncio import Redis
 
 from gateway.errors import GatewayError
 from gateway.tenants import TenantDirectory, host_tenant_slug, invalidate_tenant
-from tests.gateway.conftest import GLOBEX_ID, REDIS_URL, Gateway
-from tests.gateway.upstreams import closed_port_url
+from tests.gateway.conftest import GLOBEX_ID, Gateway
+from tests.helpers import REDIS_URL, closed_port_url
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from tests.gateway.conftest import ACME_ID, Gateway
-from tests.gateway.upstreams import closed_port_url
+from tests.helpers import closed_port_url
 
 
 def ws_connect(

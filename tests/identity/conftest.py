@@ -9,11 +9,11 @@ from django.test import Client
 
 from apps.identity import services
 from apps.identity.models import Membership, Organization
+from tests.helpers import REDIS_URL, free_port
 from tests.mail import mailcatcher
-from tests.ports import free_port
 
 PASSWORD = "correct-horse-battery-9"
-THROTTLE_REDIS_URL = "redis://127.0.0.1:6379/11"
+THROTTLE_REDIS_URL = REDIS_URL
 
 
 @pytest.fixture(autouse=True)

@@ -142,7 +142,7 @@ def test_the_existing_account_becomes_owner_only_by_signing_in_as_itself(
     assert obtain(client, initrode, "boss@initech.test", PASSWORD).status_code == 200
 
 
-def test_new_and_existing_addresses_take_about_as_long(client: Client) -> None:
+def test_new_and_existing_addresses_take_about_as_long(client: Client, production_password_hashers) -> None:
     """Not a speed target: a timing oracle check. Both paths hash one password (Argon2 dominates)."""
     _owner_request(client, _body(), **TOKEN)
     new, existing = [], []

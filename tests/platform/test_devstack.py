@@ -15,7 +15,7 @@ import pymongo
 import pytest
 import redis
 
-from tests.ports import free_port, free_port_run
+from tests.helpers import free_port, free_port_run
 
 ROOT = Path(__file__).resolve().parents[2]
 

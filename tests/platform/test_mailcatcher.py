@@ -6,8 +6,8 @@ import sys
 from email.message import EmailMessage
 from pathlib import Path
 
+from tests.helpers import free_port
 from tests.mail import mailcatcher
-from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 mail_read = mailcatcher().mail_read

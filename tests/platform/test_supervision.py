@@ -13,8 +13,8 @@ from types import ModuleType
 
 import pytest
 
+from tests.helpers import free_port_run, wait_until
 from tests.mail import mailcatcher
-from tests.ports import free_port_run
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = {"first_delay": 0.1, "max_delay": 0.4, "stable_after": 30.0, "give_up_after": 4}
@@ -104,22 +104,15 @@ def test_what_a_dead_process_left_in_its_group_is_stopped_before_it_is_restarted
     policy = devstack.RestartPolicy(**FAST)
     first = supervisor.spawn("master", ["sh", "-c", "sleep 60 & echo $!; wait"], env=dict(os.environ), restart=policy)
     try:
-        assert wait_for(lambda: first.tail)
+        assert wait_until(lambda: first.tail)
         orphan = int(first.tail[0])
         first.process.send_signal(signal.SIGKILL)  # the master only, as `kill -9 <pid>` would
         first.process.wait(5)
         assert process_running(orphan)
         tend_until(supervisor, lambda: supervisor.children and supervisor.children[0] is not first)
-        assert wait_for(lambda: not process_running(orphan))
+        assert wait_until(lambda: not process_running(orphan))
     finally:
         supervisor.stop_all(timeout=5)
-
-
-def wait_for(condition: object, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return bool(condition())
 
 
 def process_running(pid: int) -> bool:

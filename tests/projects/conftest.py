@@ -16,6 +16,7 @@ from django_tenants.utils import schema_context
 
 from apps.projects.models import Project
 from apps.projects.permissions import CallerClaims
+from tests.helpers import REDIS_URL
 
 pytest_plugins = ["tests.projects.tokens"]
 
@@ -59,12 +60,12 @@ def _live_settings_apart() -> None:
     from channels.layers import channel_layers
     from django.conf import settings
 
-    settings.PROJECTS_LIVE_REDIS_URL = "redis://127.0.0.1:6379/11"
+    settings.PROJECTS_LIVE_REDIS_URL = REDIS_URL
     settings.PROJECTS_LIVE_PREFIX = f"projtest:{uuid.uuid4().hex[:8]}"
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": ["redis://127.0.0.1:6379/11"], "prefix": settings.PROJECTS_LIVE_PREFIX},
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": settings.PROJECTS_LIVE_PREFIX},
         }
     }
     channel_layers.backends = {}

@@ -3,12 +3,9 @@
 
 import asyncio
 import json
-import threading
-import time
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -18,7 +15,7 @@ from django_tenants.utils import schema_context
 from apps.projects.consumers import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED
 from apps.projects.services import projects as project_services
 from apps.projects.services import tasks as task_services
-from tests.ports import free_port
+from tests.helpers import serve
 from tests.projects.conftest import MANAGER_PERMISSIONS, MEMBER_PERMISSIONS, TenantInfo, make_caller
 from tests.projects.tokens import make_token
 
@@ -140,19 +137,8 @@ def asgi_server(committed):
     """The projects ASGI app under uvicorn on a real port, in this process (same test database)."""
     from config.asgi import application
 
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(application, lifespan="off") as url:
+        yield url.removeprefix("http://")
 
 
 @pytest.mark.asyncio

@@ -21,12 +21,12 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from apps.events.catalog import envelope_parse
-from apps.events.consumer import wait_until
 from apps.events.models import OutboxEvent
 from apps.events.relay import database_conninfo
 from apps.projects.tenants import services, tasks
 from apps.projects.tenants.models import ProvisioningStatus, Tenant
 from config.celery import app
+from tests.helpers import wait_until
 from tests.tcp_relay import TcpRelay
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from django.db import connections, transaction
 
 from apps.events.consumer import ConsumerRunner, PostgresStore, handlers_for_service
 from apps.events.models import OutboxEvent, ProbeRecord, ProcessedEvent
+from apps.events.outbox import publish
 from apps.events.relay import OutboxRelay
 from apps.events.transports import transport_connect
 from apps.events.transports.base import ConsumerQueues
@@ -30,6 +30,8 @@ from apps.projects.services import projects as project_services
 from apps.projects.tenants.context import tenant_alias, tenant_context
 from apps.projects.tenants.models import Tenant
 from apps.projects.tenants.outbox import tenant_outbox_move, tenant_outboxes_sweep
+from tests.events.samples import SAMPLES
+from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CONSUMER = "probe"  # binds every event type; records each application in events_proberecord
@@ -51,15 +53,6 @@ def tenant_outbox_ids(tenant: Tenant) -> list[str]:
 def central_ids(tenant: Tenant) -> list[str]:
     rows = OutboxEvent.objects.filter(tenant_id=str(tenant.tenant_id)).order_by("id")
     return [str(event_id) for event_id in rows.values_list("event_id", flat=True)]
-
-
-def wait_until(condition: Callable[[], bool], *, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 @pytest.fixture
@@ -91,6 +84,14 @@ def wire(settings) -> Iterator[Callable[[], tuple[OutboxRelay, ConsumerRunner]]]
         transport.exchange_delete(tag)
     finally:
         transport.close()
+
+
+def later_event_applied() -> None:
+    """Publishes an event after everything so far and waits until the consumer applied it: what was
+    sent before it (a duplicate, say) has been delivered by then too."""
+    with transaction.atomic():
+        marker = publish("URLExpired", SAMPLES["URLExpired"], tenant_id=None, actor_id=None)
+    assert wait_until(lambda: ProbeRecord.objects.filter(event_id=marker.id).exists(), timeout=30)
 
 
 def writer_killed_at(point: str, *, tenant: Tenant, key: str, breakpoints: Path) -> None:
@@ -177,7 +178,7 @@ def test_a_process_killed_between_the_two_commits_loses_no_event_and_applies_non
 
     relay, _ = wire()  # the relay's sweeper moves what waits; the consumer applies it
     assert wait_until(lambda: ProbeRecord.objects.filter(event_id__in=waiting).count() == 2, timeout=30)
-    time.sleep(0.5)  # a duplicate would land now
+    later_event_applied()
 
     assert central_ids(tenant) == waiting  # no event lost, none twice in the outbox
     assert tenant_outbox_ids(tenant) == []
@@ -189,5 +190,5 @@ def test_a_process_killed_between_the_two_commits_loses_no_event_and_applies_non
     # Delivered again (a relay that died before marking them sent): still applied once each.
     OutboxEvent.objects.filter(event_id__in=waiting).update(sent_at=None)
     assert wait_until(lambda: not OutboxEvent.objects.filter(event_id__in=waiting, sent_at=None).exists(), timeout=30)
-    time.sleep(0.5)
+    later_event_applied()
     assert ProbeRecord.objects.filter(event_id__in=waiting).count() == 2

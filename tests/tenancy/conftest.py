@@ -3,7 +3,6 @@ port, with identity's settings and its own throwaway database."""
 
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,9 +11,16 @@ import psycopg
 import pytest
 from django.conf import settings
 
-from tests.ports import free_port
+from tests.helpers import free_port, server_process
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 @pytest.fixture(scope="session")
@@ -28,33 +34,17 @@ def identity_url() -> Iterator[str]:
         "DJANGO_SETTINGS_MODULE": "config.settings.identity",
         "DATABASE_URL": f"{settings.POSTGRES_URL}/{database}",
         "INTERNAL_API_TOKEN": settings.INTERNAL_API_TOKEN,
+        "PASSWORD_HASHER_FAST_FOR_TESTS": "1",
     }
     python = str(ROOT / ".venv" / "bin" / "python")
     subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=300)
     port = free_port()
-    server_process = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "gunicorn"), "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     url = f"http://127.0.0.1:{port}"
+    gunicorn = [str(ROOT / ".venv" / "bin" / "gunicorn"), "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1"]
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server_process.poll() is not None:
-                raise RuntimeError("the identity service did not start")
-            time.sleep(0.2)
-        yield url
+        with server_process(gunicorn, ready=lambda: _answers(f"{url}/healthz"), cwd=ROOT, env=env):
+            yield url
     finally:
-        server_process.terminate()
-        server_process.wait(timeout=10)
         with psycopg.connect(f"{settings.POSTGRES_URL}/postgres", autocommit=True) as server:
             server.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
@@ -63,9 +53,3 @@ def identity_url() -> Iterator[str]:
 def identity(settings: pytest.FixtureRequest, identity_url: str) -> str:
     settings.SERVICE_URLS = {**settings.SERVICE_URLS, "identity": identity_url}
     return identity_url
-
-
-@pytest.fixture
-def events_ready() -> None:
-    """Signup writes TenantCreated through apps.events (built in parallel by the events engineer)."""
-    pytest.importorskip("apps.events.outbox", reason="apps.events.outbox is not there yet")

@@ -30,9 +30,7 @@ def test_anonymous_visitors_are_sent_to_the_admin_login(client: Client) -> None:
     assert "/admin/login/" in response["Location"]
 
 
-def test_retry_provisioning_action_requests_provisioning_again(
-    staff_client: Client, identity: str, events_ready
-) -> None:
+def test_retry_provisioning_action_requests_provisioning_again(staff_client: Client, identity: str) -> None:
     slug = f"retry-{uuid.uuid4().hex[:6]}"
     tenant = services.tenant_signup(
         name="Retry", slug=slug, owner_email=f"{slug}@retry.test", owner_password="correct-horse-battery-9"
@@ -58,7 +56,7 @@ def test_seed_demo_refuses_outside_development(settings) -> None:
     assert not Tenant.objects.filter(slug="demo").exists()
 
 
-def test_seed_demo_creates_the_demo_tenant_once(identity: str, events_ready) -> None:
+def test_seed_demo_creates_the_demo_tenant_once(identity: str) -> None:
     call_command("seed_demo")
     call_command("seed_demo")
 

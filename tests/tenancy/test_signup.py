@@ -79,7 +79,7 @@ def test_a_weak_owner_password_is_identitys_400_and_creates_nothing(client: Clie
     _assert_nothing_created()
 
 
-def test_signup_creates_the_tenant_its_domain_and_its_owner(client: Client, identity: str, events_ready) -> None:
+def test_signup_creates_the_tenant_its_domain_and_its_owner(client: Client, identity: str) -> None:
     response, body = _signup(client, isolation="database")
 
     assert response.status_code == 201
@@ -94,7 +94,7 @@ def test_signup_creates_the_tenant_its_domain_and_its_owner(client: Client, iden
     assert Domain.objects.get(tenant=tenant).domain == f"{body['slug']}.localhost"
 
 
-def test_a_taken_slug_gets_a_409_and_changes_nothing(client: Client, identity: str, events_ready) -> None:
+def test_a_taken_slug_gets_a_409_and_changes_nothing(client: Client, identity: str) -> None:
     first, body = _signup(client)
     assert first.status_code == 201
 
@@ -105,7 +105,7 @@ def test_a_taken_slug_gets_a_409_and_changes_nothing(client: Client, identity: s
     assert Tenant.objects.get(slug=body["slug"]).name == "Acme Inc"
 
 
-def test_public_status_follows_provisioning_to_active(client: Client, identity: str, events_ready) -> None:
+def test_public_status_follows_provisioning_to_active(client: Client, identity: str) -> None:
     _, body = _signup(client)
     tenant = Tenant.objects.get(slug=body["slug"])
 
@@ -123,7 +123,7 @@ def test_public_status_follows_provisioning_to_active(client: Client, identity: 
     }
 
 
-def test_a_failed_tenant_reports_why_and_can_be_retried(client: Client, identity: str, events_ready) -> None:
+def test_a_failed_tenant_reports_why_and_can_be_retried(client: Client, identity: str) -> None:
     _, body = _signup(client)
     tenant = Tenant.objects.get(slug=body["slug"])
 
@@ -138,9 +138,7 @@ def test_a_failed_tenant_reports_why_and_can_be_retried(client: Client, identity
     assert retried.failure_reason == ""
 
 
-def test_an_active_tenant_is_not_retried_and_a_late_failure_does_not_undo_it(
-    client: Client, identity: str, events_ready
-) -> None:
+def test_an_active_tenant_is_not_retried_and_a_late_failure_does_not_undo_it(client: Client, identity: str) -> None:
     _, body = _signup(client)
     tenant = services.tenant_mark_active(tenant_id=str(Tenant.objects.get(slug=body["slug"]).id))
 
