@@ -161,7 +161,8 @@ def test_every_worker_consumer_and_scheduler_says_what_it_needs(devstack: Module
         elif spec.name.startswith("relay-"):
             assert spec.requires_command == "relay_outbox", spec.name
             service = spec.name.removeprefix("relay-")
-            publishes = (ROOT / "apps" / service / "services.py").exists()
+            app = ROOT / "apps" / service
+            publishes = (app / "services.py").exists() or (app / "services" / "__init__.py").exists()
             assert publishes or f"apps.{service}.services" in spec.requires_module, spec.name
 
 
