@@ -12,13 +12,14 @@ N ?=
 MAIL_DIR ?= .data/mail
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap up test mail lint format openapi openapi-check lock clean
+.PHONY: help bootstrap up test mail lint format typecheck openapi openapi-check lock clean
 
 help:
 	@echo "make up         run the stack: http://localhost:$${GATEWAY_PORT:-8000} (Ctrl-C stops it)"
 	@echo "make test       every suite against real servers (SUITE=\"gateway projects\", ARGS=\"-k health\")"
 	@echo "make mail       the mail the running stack sent (make mail N=3 shows message 3)"
 	@echo "make lint       ruff check and format check"
+	@echo "make typecheck  mypy (django-stubs) on apps/common, apps/events and gateway"
 	@echo "make openapi    regenerate docs/openapi.json, the merged API the gateway serves"
 	@echo "make openapi-check  fail with a diff when the API differs from docs/openapi.json"
 	@echo "make lock       re-pin requirements/*.txt from requirements/*.in"
@@ -49,6 +50,9 @@ mail: $(STAMP)
 lint: $(STAMP)
 	$(VPY) -m ruff check .
 	$(VPY) -m ruff format --check .
+
+typecheck: $(STAMP)
+	$(VPY) -m mypy
 
 openapi: $(STAMP)
 	$(VPY) platform/openapi.py write
