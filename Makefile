@@ -12,14 +12,17 @@ N ?=
 MAIL_DIR ?= .data/mail
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap up test check mail lint format boundaries migrations-check compose-check lock clean
+.PHONY: help bootstrap up test check mail lint format boundaries migrations-check compose-check typecheck openapi openapi-check lock clean
 
 help:
 	@echo "make up         run the stack: http://localhost:$${GATEWAY_PORT:-8000} (Ctrl-C stops it)"
 	@echo "make test       every suite against real servers (SUITE=\"gateway projects\", ARGS=\"-k health\")"
 	@echo "make mail       the mail the running stack sent (make mail N=3 shows message 3)"
-	@echo "make check      what CI runs before the tests: lint, boundaries, migrations, compose"
+	@echo "make check      what CI runs before the tests: lint, boundaries, migrations, compose, OpenAPI, types"
 	@echo "make lint       ruff check and format check"
+	@echo "make typecheck  mypy (django-stubs) on apps/common, apps/events and gateway"
+	@echo "make openapi    regenerate docs/openapi.json, the merged API the gateway serves"
+	@echo "make openapi-check  fail with a diff when the API differs from docs/openapi.json"
 	@echo "make lock       re-pin requirements/*.txt from requirements/*.in"
 	@echo "make bootstrap  create .venv and install the pinned requirements"
 	@echo "make clean      remove .data/ (embedded servers' data), artifacts and caches"
@@ -65,8 +68,18 @@ migrations-check: $(STAMP)
 compose-check: $(STAMP)
 	$(VPY) platform/compose.py --check
 
+typecheck: $(STAMP)
+	$(VPY) -m mypy
+
+# The merged OpenAPI the gateway serves, against the committed docs/openapi.json: an API change is a deliberate commit.
+openapi: $(STAMP)
+	$(VPY) platform/openapi.py write
+
+openapi-check: $(STAMP)
+	$(VPY) platform/openapi.py check
+
 # CI runs this before `make test` (.ci/run); .pre-commit-config.yaml runs the fast ones on commit.
-check: lint boundaries migrations-check compose-check
+check: lint boundaries migrations-check compose-check openapi-check typecheck
 
 format: $(STAMP)
 	$(VPY) -m ruff check --fix .

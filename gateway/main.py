@@ -206,7 +206,7 @@ class GatewayApp:
         scope: Scope,
         admission: Admission,
         *,
-        client_ip: str | None,
+        client_ip: str,
         request_id: str,
         drop: frozenset[str] = frozenset(),
     ) -> list[tuple[str, str]]:

@@ -100,7 +100,7 @@ async def service_schemas_fetch(*, client: aiohttp.ClientSession, settings: Gate
 
 def _rename_refs(node: Any, renames: dict[str, str]) -> Any:
     if isinstance(node, dict):
-        renamed = {}
+        renamed: dict[str, Any] = {}
         for key, value in node.items():
             if key == "$ref" and isinstance(value, str):
                 renamed[key] = renames.get(value, value)

@@ -341,7 +341,7 @@ async def websocket_forward(
             port=target_port,
             subprotocols=subprotocols or None,
             additional_headers=additional,
-            origin=websocket.headers.get("origin"),
+            origin=websocket.headers.get("origin"),  # type: ignore[arg-type]  # websockets' Origin is a str
             user_agent_header=websocket.headers.get("user-agent"),
             open_timeout=settings.upstream_timeout,
             max_size=settings.websocket_max_message,
@@ -382,7 +382,7 @@ async def _websocket_pump(websocket: WebSocket, upstream: ClientConnection) -> N
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 code = message.get("code", 1000)
-                await upstream.close(code=_UNSENDABLE_CLOSE.get(code, code), reason=message.get("reason") or "")
+                await upstream.close(code=_UNSENDABLE_CLOSE.get(code, code), reason=message.get("reason") or "")  # type: ignore[arg-type]
                 return
             if message.get("text") is not None:
                 await upstream.send(message["text"])

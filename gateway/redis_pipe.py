@@ -17,6 +17,7 @@ caller); the next call reconnects.
 import asyncio
 import hashlib
 from collections import deque
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 
@@ -81,7 +82,7 @@ class _Protocol(asyncio.Protocol):
         self.lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment] - uvloop's transports are not asyncio's classes
+        self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio's classes
 
     def send(self, payload: bytes) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
@@ -181,7 +182,7 @@ class RedisPipe:
         self._protocol = protocol
         return protocol
 
-    async def execute(self, *args: object) -> object:
+    async def execute(self, *args: object) -> Any:
         protocol = await self._connected()
         future = protocol.send(_pack(args))
         timer = asyncio.get_running_loop().call_later(self._timeout, self._expire, protocol, future)
@@ -211,7 +212,7 @@ class PipeScript:
         self._source = source
         self._sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
 
-    async def __call__(self, *, keys: list[str], args: list[object]) -> object:
+    async def __call__(self, *, keys: list[str], args: list[object]) -> Any:
         try:
             return await self._pipe.execute("EVALSHA", self._sha, len(keys), *keys, *args)
         except RedisReplyError as error:

@@ -1,11 +1,25 @@
-"""The route table: which service answers which path prefix. Data, in one place.
+"""The route table: which service answers which path prefix, built from the services' declarations.
 
-A prefix matches itself and anything below it at a segment boundary: `/api/tasks`
-matches `/api/tasks` and `/api/tasks/42`, never `/api/tasksX`. The longest prefix wins.
-`/internal/...` is deliberately absent: service-to-service endpoints are never public.
+Each service lists the public prefixes it serves in `apps/<service>/routes.toml` (the fields are
+described in apps/identity/routes.toml); this module reads those files at import, without
+importing Django or any service, and tests/routes checks every service's URLs and OpenAPI paths
+against the table, so a service cannot serve a path the gateway does not route.
+
+A prefix matches itself and anything below it at a segment boundary: `/api/tasks` matches
+`/api/tasks` and `/api/tasks/42`, never `/api/tasksX`. The longest prefix wins.
+`/internal/...` is never public: a declaration under it is refused at import.
 """
 
+import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+APPS = Path(__file__).resolve().parent.parent / "apps"
+DECLARATIONS = "routes.toml"
+HOSTS = ("any", "apex", "tenant")
+PRIVATE_PREFIXES = ("/internal",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,35 +32,99 @@ class Route:
     page: bool = False
 
 
-ROUTES: tuple[Route, ...] = (
-    Route("/api/tenants", "tenancy"),
-    Route("/api/auth", "identity"),
-    Route("/api/users", "identity"),
-    Route("/api/roles", "identity"),
-    Route("/.well-known/jwks.json", "identity"),
-    Route("/login", "identity"),
-    Route("/logout", "identity"),
-    Route("/api/projects", "projects"),
-    Route("/api/boards", "projects"),
-    Route("/api/tasks", "projects"),
-    Route("/projects", "projects", page=True),
-    Route("/boards", "projects", page=True),
-    Route("/ws", "projects_ws"),  # the projects service's WebSockets run on their own ASGI process
-    Route("/static", "projects"),
-    Route("/api/links", "shortener"),
-    Route("/s", "shortener"),
-    Route("/api/analytics", "analytics"),
-    Route("/analytics", "analytics", page=True),
-    # Platform staff manage tenants on the apex; an organization's admins manage its users on its host.
-    Route("/admin", "tenancy", tenant_host_service="identity"),
-)
+@dataclass(frozen=True, slots=True)
+class Declaration:
+    """One `[[route]]` of a service's routes.toml."""
+
+    service: str  # the service that declared it (the apps/<service> folder)
+    prefix: str
+    process: str  # the gateway upstream: the service itself unless `process` says otherwise
+    hosts: str = "any"
+    page: bool = False
+    pending: bool = False
+
+
+class RouteDeclarationError(ValueError):
+    pass
+
+
+def _matches(prefix: str, path: str) -> bool:
+    return path == prefix or path.startswith(prefix.rstrip("/") + "/")
+
+
+def declarations_read(apps: Path = APPS) -> list[Declaration]:
+    """Every service's declared routes, in service then file order."""
+    declared = []
+    for file in sorted(apps.glob(f"*/{DECLARATIONS}")):
+        service = file.parent.name
+        try:
+            entries = tomllib.loads(file.read_text(encoding="utf-8")).get("route", [])
+        except tomllib.TOMLDecodeError as error:
+            raise RouteDeclarationError(f"{file}: {error}") from None
+        declared += [_declaration(service, entry, where=f"{file}") for entry in entries]
+    return declared
+
+
+def _declaration(service: str, entry: dict[str, Any], *, where: str) -> Declaration:
+    unknown = set(entry) - {"prefix", "page", "hosts", "process", "pending"}
+    if unknown:
+        raise RouteDeclarationError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    prefix = entry.get("prefix")
+    if not isinstance(prefix, str) or not prefix.startswith("/") or (prefix != "/" and prefix.endswith("/")):
+        raise RouteDeclarationError(f"{where}: prefix must start with / and not end with one, got {prefix!r}")
+    if any(_matches(private, prefix) for private in PRIVATE_PREFIXES):
+        raise RouteDeclarationError(f"{where}: {prefix} is never public")
+    hosts = entry.get("hosts", "any")
+    if hosts not in HOSTS:
+        raise RouteDeclarationError(f"{where}: {prefix}: hosts must be one of {', '.join(HOSTS)}, got {hosts!r}")
+    process = entry.get("process", service)
+    flags = {name: entry.get(name, False) for name in ("page", "pending")}
+    if not isinstance(process, str) or not all(isinstance(flag, bool) for flag in flags.values()):
+        raise RouteDeclarationError(f"{where}: {prefix}: process is a name, page and pending are true or false")
+    return Declaration(service=service, prefix=prefix, process=process, hosts=hosts, **flags)
+
+
+def routes_build(declarations: Iterable[Declaration]) -> tuple[Route, ...]:
+    """One Route per prefix: the apex's service, and the tenant host's when it differs."""
+    by_prefix: dict[str, dict[str, Declaration]] = {}
+    for declaration in declarations:
+        hosts = ("apex", "tenant") if declaration.hosts == "any" else (declaration.hosts,)
+        slots = by_prefix.setdefault(declaration.prefix, {})
+        for host in hosts:
+            if host in slots:
+                raise RouteDeclarationError(
+                    f"{declaration.prefix} is declared twice for the {host} host:"
+                    f" by {slots[host].service} and by {declaration.service}"
+                )
+            slots[host] = declaration
+    routes = []
+    for prefix, slots in by_prefix.items():
+        apex, tenant = slots.get("apex"), slots.get("tenant")
+        if apex is None or tenant is None:
+            missing = "apex" if apex is None else "tenant"
+            raise RouteDeclarationError(f"{prefix} has no service on the {missing} host")
+        if apex.page != tenant.page:
+            raise RouteDeclarationError(f"{prefix}: its apex and tenant-host services disagree on page")
+        routes.append(
+            Route(
+                prefix,
+                apex.process,
+                tenant_host_service=tenant.process if tenant.process != apex.process else None,
+                page=apex.page,
+            )
+        )
+    return tuple(routes)
+
+
+DECLARED: tuple[Declaration, ...] = tuple(declarations_read())
+ROUTES: tuple[Route, ...] = routes_build(DECLARED)
 
 _BY_LENGTH = sorted(ROUTES, key=lambda route: len(route.prefix), reverse=True)
 
 
 def route_match(path: str) -> Route | None:
     for route in _BY_LENGTH:
-        if path == route.prefix or path.startswith(route.prefix + "/"):
+        if _matches(route.prefix, path):
             return route
     return None
 

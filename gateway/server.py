@@ -14,6 +14,7 @@ the timeout is `GATEWAY_HEADER_TIMEOUT`. Bodies are bounded by the app (gateway/
 
 import asyncio
 import json
+from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -52,7 +53,7 @@ def _request_target_has_control_bytes(data: bytes) -> bool:
 class HeaderTimeoutHttpToolsProtocol(HttpToolsProtocol):
     header_timeout: float = 10.0
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
         self._in_headers = False
@@ -154,6 +155,6 @@ def header_timeout_protocol(seconds: float) -> type[HeaderTimeoutHttpToolsProtoc
 class HttpProtocol(HeaderTimeoutHttpToolsProtocol):
     """What `--http gateway.server:HttpProtocol` loads: the timeout from the environment."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.header_timeout = get_settings().header_timeout
         super().__init__(*args, **kwargs)

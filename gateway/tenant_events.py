@@ -22,6 +22,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
+from typing import Any
 
 import aio_pika
 import redis.asyncio as aioredis
@@ -191,7 +192,8 @@ class TenantEventSubscriber:
     async def _subscribe_redis(self) -> "asyncio.Future[str]":
         """Connects and starts reading the exchange's stream; returns a future set on loss."""
         lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        client = aioredis.Redis.from_url(
+        # Any: redis-py types every reply as a union of its sync and async shapes.
+        client: Any = aioredis.Redis.from_url(
             self._settings.events_broker_url,
             socket_connect_timeout=self._settings.connect_timeout,
             socket_timeout=STREAM_BLOCK_MS / 1000 + 5,
@@ -205,7 +207,7 @@ class TenantEventSubscriber:
         self._subscribed_as(f"reading stream {stream} on Redis")
         return lost
 
-    async def _read_stream(self, client: aioredis.Redis, stream: str, lost: "asyncio.Future[str]") -> None:
+    async def _read_stream(self, client: Any, stream: str, lost: "asyncio.Future[str]") -> None:
         try:
             while True:
                 reply = await client.xread({stream: self._stream_position}, count=PREFETCH, block=STREAM_BLOCK_MS)

@@ -44,6 +44,7 @@ SUITES = [
     Suite("analytics", "analytics"),
     Suite("events", "shortener", test_db_suffix="_events"),
     Suite("gateway", None),
+    Suite("routes", None),  # every service's paths against the gateway's route table (no server)
     Suite("platform", None),
     Suite("browser", None),
     Suite("security", None),

@@ -78,4 +78,4 @@ def ninja_install(api: "NinjaAPI") -> None:
         return fallback(request, exc)
 
     for error in (DatabaseError, psycopg.Error):
-        api.add_exception_handler(error, database_error)
+        api.add_exception_handler(error, database_error)  # type: ignore[arg-type]  # Ninja passes the instance

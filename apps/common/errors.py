@@ -12,6 +12,7 @@ apps.common.middleware.ErrorContractMiddleware sends Django's debug pages throug
 
 import logging
 import sys
+from types import TracebackType
 
 from django.core import signals
 from django.core.exceptions import (
@@ -99,6 +100,7 @@ def error_page(request: HttpRequest, status: int) -> HttpResponse:
         "sentence": sentence,
         "request_id": getattr(request, "request_id", None),
     }
+    html: str
     for name in (f"errors/{status}.html", "errors/error.html"):
         try:
             html = render_to_string(name, context)
@@ -201,9 +203,14 @@ class MarkingExceptionReporter(ExceptionReporter):
     """
 
     def __init__(
-        self, request: HttpRequest | None, exc_type: object, exc_value: object, *args: object, **kwargs: object
+        self,
+        request: HttpRequest | None,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        tb: TracebackType | None,
+        is_email: bool = False,
     ) -> None:
-        super().__init__(request, exc_type, exc_value, *args, **kwargs)
+        super().__init__(request, exc_type, exc_value, tb, is_email)
         if request is not None:
             request.platform_debug_page = True  # type: ignore[attr-defined]
             if isinstance(exc_value, BaseException):

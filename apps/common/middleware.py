@@ -36,9 +36,10 @@ class RequestIdMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get("X-Request-ID", "")
-        request.request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request.request_id = request_id  # type: ignore[attr-defined]  # read with getattr everywhere
         response = self.get_response(request)
-        response["X-Request-ID"] = request.request_id
+        response["X-Request-ID"] = request_id
         return response
 
 
@@ -203,7 +204,7 @@ def body_check(request: HttpRequest) -> None:
     except ValueError:  # not JSON (or an integer with thousands of digits)
         raise InputRefused(400, "parse_error", "The body is not valid JSON") from None  # DRF's code for it too
     json_check(value, max_depth=settings.REQUEST_JSON_MAX_DEPTH)
-    request.platform_json = value  # parsed once; apps.common.ninja reuses it
+    request.platform_json = value  # type: ignore[attr-defined]  # parsed once; apps.common.ninja reuses it
 
 
 def _form_check(request: HttpRequest) -> None:

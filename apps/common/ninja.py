@@ -63,7 +63,7 @@ def _respond(api: NinjaAPI, request: HttpRequest, status: int, body: dict) -> Ht
     return api.create_response(request, body, status=status)
 
 
-def platform_api(*, title: str, version: str = "1.0.0", **kwargs: object) -> NinjaAPI:
+def platform_api(*, title: str, version: str = "1.0.0", **kwargs: Any) -> NinjaAPI:
     kwargs.setdefault("parser", PlatformParser())
     api = NinjaAPI(title=title, version=version, docs_url=None, openapi_url=None, **kwargs)
 

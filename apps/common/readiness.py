@@ -5,6 +5,7 @@ A check never waits longer than settings.READINESS_TIMEOUT.
 """
 
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.db import connections
@@ -39,10 +40,10 @@ def check_cache() -> str | None:
 
 
 def check_broker() -> str | None:
-    from kombu import Connection
+    from kombu.connection import Connection
 
     try:
-        with Connection(settings.BROKER_URL, connect_timeout=settings.READINESS_TIMEOUT) as conn:
+        with Connection(settings.BROKER_URL, connect_timeout=settings.READINESS_TIMEOUT) as conn:  # type: ignore[no-untyped-call]
             conn.ensure_connection(max_retries=1, timeout=settings.READINESS_TIMEOUT)
     except Exception as exc:  # noqa: BLE001
         return f"{type(exc).__name__}: {exc}"[:300]
@@ -54,7 +55,7 @@ def check_mongo() -> str | None:
 
     timeout_ms = int(settings.READINESS_TIMEOUT * 1000)
     try:
-        client = pymongo.MongoClient(
+        client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
             settings.MONGO_URL, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
         )
         try:

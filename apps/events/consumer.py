@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections, transaction
@@ -134,8 +134,11 @@ class MongoStore:
     def __init__(self, *, url: str | None = None, database: str | None = None) -> None:
         import pymongo
 
-        self.client = pymongo.MongoClient(url or settings.MONGO_URL, serverSelectionTimeoutMS=5000)
-        self.processed = self.client[database or settings.MONGO_DB_NAME]["processed_events"]
+        self.client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+            url or settings.MONGO_URL, serverSelectionTimeoutMS=5000
+        )
+        # MONGO_DB_NAME is in the settings of the services that use MongoDB (analytics).
+        self.processed = self.client[database or settings.MONGO_DB_NAME]["processed_events"]  # type: ignore[misc]
 
     def apply(self, *, consumer: str, events: list[Envelope], handlers: Handlers) -> list[bool]:
         from pymongo.errors import DuplicateKeyError
@@ -328,7 +331,7 @@ class ConsumerRunner:
             self.store.close()
 
 
-def runner_for_service(service: str, **options: object) -> ConsumerRunner:
+def runner_for_service(service: str, **options: Any) -> ConsumerRunner:
     handlers = handlers_for_service(service)
     if not handlers:
         raise LookupError(f"No event handlers are registered for {service!r} (apps/<app>/handlers.py, @handles)")

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 from django.conf import settings
@@ -60,7 +61,9 @@ def database_conninfo(using: str = "default") -> str:
         "host": config.get("HOST") or None,
         "port": str(config["PORT"]) if config.get("PORT") else None,
     }
-    options = {key: value for key, value in (config.get("OPTIONS") or {}).items() if isinstance(value, str | int)}
+    options: dict[str, Any] = {
+        key: value for key, value in (config.get("OPTIONS") or {}).items() if isinstance(value, str | int)
+    }
     return make_conninfo(**{key: value for key, value in params.items() if value is not None}, **options)
 
 
@@ -106,7 +109,8 @@ class OutboxRelay:
         if sweepers is None:
             sweepers = [import_string(path) for path in getattr(settings, "EVENTS_RELAY_SWEEPERS", ())]
         self.sweepers = list(sweepers)
-        self.sweep_seconds = sweep_seconds or getattr(settings, "EVENTS_RELAY_SWEEP_SECONDS", 5.0)
+        configured_sweep: float = getattr(settings, "EVENTS_RELAY_SWEEP_SECONDS", 5.0)
+        self.sweep_seconds = sweep_seconds or configured_sweep
         self._last_sweep = 0.0
 
     # Connections -----------------------------------------------------------------------------
@@ -204,6 +208,7 @@ class OutboxRelay:
     def run(self, *, stop: threading.Event) -> None:
         """Relays until `stop` is set, reconnecting with backoff when PostgreSQL or RabbitMQ drops."""
         backoff = 0.1
+        broker_errors: tuple[type[BaseException], ...] = (*transport_errors(), PublishNotConfirmed)
         while not stop.is_set():
             try:
                 self._connect()
@@ -215,7 +220,7 @@ class OutboxRelay:
                 if self.sweepers:
                     wait = min(wait, max(0.05, self._last_sweep + self.sweep_seconds - time.monotonic()))
                 self._wait_for_commit(wait, stop)
-            except (*transport_errors(), PublishNotConfirmed) as exc:
+            except broker_errors as exc:
                 self._on_error(self.broker_kind, exc)
                 self._drop_broker()
             except psycopg.Error as exc:

@@ -1,15 +1,14 @@
 from django.urls import include, path
-from drf_spectacular.views import SpectacularJSONAPIView
 
 from apps.identity.admin import admin_site
-from config.urls.common import handler400, handler403, handler404, handler500
+from config.urls.common import handler400, handler403, handler404, handler500, openapi_path
 from config.urls.common import urlpatterns as common_urls
 
 __all__ = ["handler400", "handler403", "handler404", "handler500", "urlpatterns"]
 
 urlpatterns = [
     *common_urls,
-    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
+    openapi_path(),
     path("admin/", admin_site.urls),
     path("", include("apps.identity.urls")),
 ]

@@ -42,7 +42,7 @@ async def swagger_ui() -> HTMLResponse:
         swagger_css_url=f"{SWAGGER_ASSETS_URL}/swagger-ui.css",
         swagger_favicon_url=f"{SWAGGER_ASSETS_URL}/favicon-32x32.png",
     )
-    page.headers["Content-Security-Policy"] = swagger_policy(page.body.decode())
+    page.headers["Content-Security-Policy"] = swagger_policy(bytes(page.body).decode())
     return page
 
 

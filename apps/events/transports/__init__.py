@@ -12,6 +12,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from apps.events.transports.base import Transport
 
+__all__ = ["Transport", "transport_connect", "transport_errors", "transport_kind"]
+
 SCHEMES = {"amqp": "RabbitMQ", "amqps": "RabbitMQ", "redis": "Redis", "rediss": "Redis"}
 
 

@@ -153,7 +153,7 @@ class RabbitTransport:
     def dead_letters(self, queues: ConsumerQueues, *, limit: int) -> list[DeadLetter]:
         channel = self.connection.channel()
         channel.queue_declare(queues.dead, durable=True, auto_delete=False)
-        found = []
+        found: list[DeadLetter] = []
         while len(found) < limit:
             message = channel.basic_get(queues.dead, no_ack=False)
             if message is None:

@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -113,7 +114,10 @@ class RedisStreamsTransport:
         self.name = name
         self.consumer_name = consumer_name
         # The socket timeout is longer than any blocking read, so only a dead server trips it.
-        self.client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30, health_check_interval=15)
+        # Any: redis-py types every reply as a union of its sync and async shapes.
+        self.client: Any = redis.Redis.from_url(
+            url, socket_connect_timeout=5, socket_timeout=30, health_check_interval=15
+        )
         self.client.ping()
         self.maxlen = maxlen or settings.EVENTS_REDIS_STREAM_MAXLEN
         self.claim_idle_ms = claim_idle_ms if claim_idle_ms is not None else settings.EVENTS_REDIS_CLAIM_IDLE_MS
@@ -137,7 +141,7 @@ class RedisStreamsTransport:
                 routing_key=message.routing_key,
                 headers=message.headers,
             )
-            pipe.xadd(exchange, fields, maxlen=self.maxlen, approximate=True)  # type: ignore[arg-type]
+            pipe.xadd(exchange, fields, maxlen=self.maxlen, approximate=True)
             count += 1
         if count:
             pipe.execute()  # raises if any XADD failed: the caller publishes the batch again
@@ -227,7 +231,7 @@ class RedisStreamsTransport:
         )
         return self._taken(reply[1])
 
-    def _settle(self, pipe: redis.client.Pipeline, deliveries: Sequence[Delivery]) -> None:
+    def _settle(self, pipe: Any, deliveries: Sequence[Delivery]) -> None:
         assert self._queues is not None
         entry_ids = [d.receipt[1] for d in deliveries if d.receipt[0] == "stream"]  # type: ignore[index]
         members = [d.receipt[1] for d in deliveries if d.receipt[0] == "retry"]  # type: ignore[index]
@@ -262,7 +266,7 @@ class RedisStreamsTransport:
             routing_key=delivery.routing_key,
             headers=headers,
         )
-        pipe.xadd(self._queues.dead, fields)  # type: ignore[arg-type]
+        pipe.xadd(self._queues.dead, fields)
         self._settle(pipe, [delivery])
         pipe.execute()
 

@@ -1,6 +1,8 @@
 """`manage.py consume <service>`: this service's event handlers on its durable queue."""
 
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.events.consumer import runner_for_service
 from apps.events.management.commands._signals import stop_on_signals
@@ -12,12 +14,12 @@ class Command(BaseCommand):
         "`consume probe` records every event in events_proberecord. Stops on SIGINT/SIGTERM."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("service", help="the consuming service: names its queue (<EVENTS_QUEUE_PREFIX>.<service>)")
         parser.add_argument("--prefetch", type=int, default=None)
         parser.add_argument("--batch-size", type=int, default=None)
 
-    def handle(self, *args: object, service: str, prefetch: int | None, batch_size: int | None, **options) -> None:
+    def handle(self, *args: Any, service: str, prefetch: int | None, batch_size: int | None, **options: Any) -> None:
         stop = stop_on_signals()
         try:
             runner = runner_for_service(service, prefetch=prefetch, batch_size=batch_size)

@@ -1,8 +1,9 @@
 """`manage.py events tail [--type T]` and `manage.py events dlq list|replay <service>`."""
 
 import json
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.events import selectors, services
 from apps.events.catalog import EVENT_TYPES
@@ -12,7 +13,7 @@ from apps.events.management.commands._signals import stop_on_signals
 class Command(BaseCommand):
     help = "Developer tools for events: watch the live stream, inspect and replay dead letters."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)
         tail = actions.add_parser("tail", help="print live events as JSON lines until Ctrl-C")
         tail.add_argument("--type", dest="event_type", choices=EVENT_TYPES, default=None)
@@ -26,7 +27,7 @@ class Command(BaseCommand):
         replay.add_argument("service")
         replay.add_argument("--id", dest="event_ids", action="append", default=None, help="only this event id")
 
-    def handle(self, *args: object, action: str, **options: object) -> None:
+    def handle(self, *args: Any, action: str, **options: Any) -> None:
         if action == "tail":
             self._tail(event_type=options["event_type"], count=options["count"])
         elif options["dlq_action"] == "list":
