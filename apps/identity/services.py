@@ -14,7 +14,7 @@ import smtplib
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
@@ -151,6 +151,25 @@ def _sessions_end(rows: QuerySet[RefreshToken]) -> int:
 def user_sessions_end(*, user: User) -> int:
     """Every session of the person, in every organization: refresh tokens and live access tokens."""
     return _sessions_end(RefreshToken.objects.filter(user=user))
+
+
+def refresh_tokens_purge(*, older_than: timedelta = timedelta(days=1), chunk: int = 5_000) -> int:
+    """Deletes the rows of refresh tokens that expired more than `older_than` ago; returns how many.
+
+    Such a token is refused by its signature's `exp` before its row is looked at, so the row
+    decides nothing any more: not reuse (the family's live tokens keep their own rows), not
+    revocation. A row goes only once the access token issued beside it has expired too.
+    Batched, one short transaction per `chunk` rows, so it never holds many locks.
+    """
+    cutoff = timezone.now() - older_than - timedelta(seconds=settings.JWT_LEEWAY)
+    expired = RefreshToken.objects.filter(expires_at__lt=cutoff).exclude(access_expires_at__gte=cutoff)
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            ids = list(expired.order_by().values_list("pk", flat=True)[:chunk])
+            if not ids:
+                return deleted
+            deleted += RefreshToken.objects.filter(pk__in=ids).delete()[0]
 
 
 # Organizations, users, memberships
