@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from django.db import models
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
@@ -38,6 +39,29 @@ EVENT_TYPES: tuple[str, ...] = (
     "URLAccessed",
     "URLExpired",
 )
+
+
+# Values that events carry and that more than one service stores: each is defined once, here,
+# and both the tenancy service (apps/tenancy/models.py) and the projects service's tenant
+# registry (apps/projects/tenants/models.py) use it. TenantCreated's `isolation` is one of
+# Isolation's values (its schema lists them; tests/events check the two agree).
+
+
+class Isolation(models.TextChoices):
+    """Where a tenant's data lives: a schema of the shared database, or a database of its own."""
+
+    SCHEMA = "schema"
+    DATABASE = "database"
+
+
+class TenantStatus(models.TextChoices):
+    """How far a tenant's provisioning is: `pending → provisioning → active | failed`."""
+
+    PENDING = "pending"
+    PROVISIONING = "provisioning"
+    ACTIVE = "active"
+    FAILED = "failed"
+
 
 _SCHEMA_FILE = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)\.v(?P<version>\d+)\.json$")
 # An acronym ("URL") or a capitalised word ("Status").

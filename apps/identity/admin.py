@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.common.auth import tenant_id_from_request
+from apps.common.exceptions import ServiceError
 from apps.common.http import client_ip
 from apps.identity import selectors, services
 from apps.identity.models import Invitation, Membership, Organization, Role, SigningKey, User
@@ -150,7 +151,7 @@ class ScopedAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._org_admin_may(request, self.org_admin_may_delete, obj)
 
-    def _report(self, request: HttpRequest, exc: services.IdentityError) -> None:
+    def _report(self, request: HttpRequest, exc: ServiceError) -> None:
         self.message_user(request, f"Not saved: {exc.message}", level=messages.ERROR)
 
 
@@ -220,13 +221,13 @@ class MembershipAdmin(ScopedAdmin):
                     user=obj.user, organization=obj.organization, role_name=obj.role.name, actor_id=request.user.pk
                 )
             obj.pk = saved.pk
-        except services.IdentityError as exc:
+        except ServiceError as exc:
             self._report(request, exc)
 
     def delete_model(self, request: HttpRequest, obj: Membership) -> None:
         try:
             services.membership_remove(membership=obj, actor=admin_scope(request).membership)
-        except services.IdentityError as exc:
+        except ServiceError as exc:
             self._report(request, exc)
 
 
@@ -267,7 +268,7 @@ class RoleAdmin(ScopedAdmin):
                 permissions=list(form.cleaned_data["permissions"]),
                 actor_id=request.user.pk,
             )
-        except services.IdentityError as exc:
+        except ServiceError as exc:
             self._report(request, exc)
 
 

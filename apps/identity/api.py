@@ -12,59 +12,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.common.auth import JWTAuthentication, csrf_failure, tenant_id_from_request, token_from_request
+from apps.common.auth import JWTAuthentication, csrf_failure, token_from_request
 from apps.common.drf import AsciiUUIDField
-from apps.common.drf import exception_handler as platform_exception_handler
-from apps.common.errors import error_body
+from apps.common.exceptions import InvalidInput, NotFound
 from apps.common.http import client_ip
-from apps.identity import selectors, services
+from apps.identity import keyring, selectors, services
+from apps.identity.cookies import ACCESS_COOKIE, REFRESH_COOKIE, clear_auth_cookies, request_tenant, set_auth_cookies
 from apps.identity.models import Membership
 from apps.identity.roles import PERMISSIONS, RoleName
 from apps.identity.tokens import access_token_presented
-
-REFRESH_COOKIE = "refresh_token"
-ACCESS_COOKIE = "access_token"
-
-
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """The platform's handler, plus the services' own errors."""
-    if isinstance(exc, services.IdentityError):
-        request_id = getattr(context.get("request"), "request_id", None)
-        response = Response(error_body(exc.code, exc.message, request_id=request_id, **exc.extra), status=exc.status)
-        if isinstance(exc, services.LoginThrottled):
-            response["Retry-After"] = str(exc.retry_after)
-        return response
-    return platform_exception_handler(exc, context)
-
-
-def request_tenant(request: Request) -> str:
-    tenant_id = tenant_id_from_request(request)
-    if tenant_id is None:
-        raise services.InvalidInput(
-            "Use your organization's address: the request names no tenant (X-Tenant-ID)", code="tenant_required"
-        )
-    return tenant_id
-
-
-def set_auth_cookies(response: Any, pair: services.TokenPair) -> None:
-    secure = settings.AUTH_COOKIE_SECURE
-    response.set_cookie(
-        ACCESS_COOKIE, pair.access, max_age=pair.expires_in, httponly=True, samesite="Lax", secure=secure, path="/"
-    )
-    response.set_cookie(
-        REFRESH_COOKIE,
-        pair.refresh,
-        max_age=pair.refresh_expires_in,
-        httponly=True,
-        samesite="Strict",
-        secure=secure,
-        path="/api/auth",
-    )
-
-
-def clear_auth_cookies(response: Any) -> None:
-    response.delete_cookie(ACCESS_COOKIE, path="/", samesite="Lax")
-    response.delete_cookie(REFRESH_COOKIE, path="/api/auth", samesite="Strict")
 
 
 class IsTokenAuthenticated(BasePermission):
@@ -128,12 +84,12 @@ class RefreshRequest(serializers.Serializer):
 def _refresh_from(request: Request) -> tuple[object, bool]:
     """(refresh token, came_from_cookie). A cookie-borne refresh is a browser's, so it must pass CSRF."""
     if not isinstance(request.data, dict):
-        raise services.InvalidInput("The body must be a JSON object")
+        raise InvalidInput("The body must be a JSON object")
     if "refresh" in request.data:
         return request.data["refresh"], False
     cookie = request.COOKIES.get(REFRESH_COOKIE)
     if not cookie:
-        raise services.InvalidInput("refresh is required", fields={"refresh": ["This field is required."]})
+        raise InvalidInput("refresh is required", fields={"refresh": ["This field is required."]})
     reason = csrf_failure(request._request)
     if reason:
         raise exceptions.PermissionDenied(f"CSRF check failed: {reason}", code="csrf_failed")
@@ -263,7 +219,7 @@ class EmailVerifyResendView(PublicView):
 class JwksView(PublicView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
-        services.signing_key_ensure()
+        keyring.signing_key_ensure()
         response = Response(selectors.jwks_document())
         response["Cache-Control"] = "public, max-age=60"
         return response
@@ -337,7 +293,7 @@ class UserDetailView(MemberView):
         is_id = user_id.isascii() and user_id.isdigit()
         target = selectors.membership_get(user_id=user_id, tenant_id=actor.organization_id) if is_id else None
         if target is None:
-            raise services.NotFound("No such member in this organization")
+            raise NotFound("No such member in this organization")
         return target
 
     @extend_schema(request=RoleChangeRequest, responses=OpenApiTypes.OBJECT)
@@ -376,7 +332,7 @@ class InvitationDetailView(MemberView):
         actor = self.actor(request)
         invitation = actor.organization.invitations.filter(pk=invitation_id).first()
         if invitation is None:
-            raise services.NotFound("No such invitation in this organization")
+            raise NotFound("No such invitation in this organization")
         services.invitation_revoke(invitation=invitation)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -445,7 +401,7 @@ class RoleDetailView(MemberView):
         actor = self.actor(request)
         role = selectors.role_get(organization=actor.organization, name=name) if name in RoleName.values else None
         if role is None:
-            raise services.NotFound(f"No role named {name!r}")
+            raise NotFound(f"No role named {name!r}")
         body = RolePermissionsRequest(data=request.data)
         body.is_valid(raise_exception=True)
         role = services.role_permissions_set(

@@ -149,7 +149,7 @@ class RefreshToken(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="refresh_tokens")
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)  # services.refresh_tokens_purge finds the expired by it
     used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     # The access token issued beside this refresh token, so ending the session ends it too.

@@ -1,4 +1,7 @@
-"""Writes: every change to users, memberships, roles, invitations, tokens and keys goes through here.
+"""Writes: every change to users, memberships, roles, invitations and tokens goes through here.
+
+Signing keys are written by apps/identity/keyring.py; the refusals are apps.common.exceptions'
+classes and apps/identity/errors.py's.
 
 Functions are keyword-only; the ones that change state another service cares about publish
 an event through the outbox inside the same transaction.
@@ -11,7 +14,7 @@ import smtplib
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
@@ -19,79 +22,22 @@ from django.contrib.auth.password_validation import validate_password
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 
 from apps.common.auth import revocation_redis, revoked_jti_key
+from apps.common.exceptions import Conflict, Forbidden, InvalidInput, ServiceError
 from apps.identity import selectors
-from apps.identity.keys import jwk_thumbprint, private_key_to_pem, public_key_to_pem, rsa_private_key_generate
-from apps.identity.models import Invitation, Membership, Organization, RefreshToken, Role, SigningKey, User
+from apps.identity.errors import BAD_CREDENTIALS_MESSAGE, InvalidCredentials, InvalidRefreshToken, LoginThrottled
+from apps.identity.models import Invitation, Membership, Organization, RefreshToken, Role, User
 from apps.identity.roles import DEFAULT_ROLE_PERMISSIONS, PERMISSIONS, RoleName
 from apps.identity.throttling import login_attempt_begin, login_attempt_succeeded, verification_mail_slot_take
-from apps.identity.tokens import PlatformAccessToken, PlatformRefreshToken, PresentedAccess
+from apps.identity.tokens import PlatformAccessToken, PlatformRefreshToken, PresentedAccess, TokenPair
 from apps.identity.verification import verification_token_make, verification_token_user
 
 logger = logging.getLogger(__name__)
-
-# pg_advisory_xact_lock key serializing key creation across processes ("IDKEYS" in ASCII).
-_SIGNING_KEY_LOCK = 0x49444B455953
-
-
-class IdentityError(Exception):
-    status = 400
-    code = "bad_request"
-
-    def __init__(self, message: str, *, code: str | None = None, **extra: object) -> None:
-        super().__init__(message)
-        self.message = message
-        if code:
-            self.code = code
-        self.extra = extra
-
-
-class InvalidInput(IdentityError):
-    status = 400
-    code = "validation_error"
-
-
-class InvalidCredentials(IdentityError):
-    status = 401
-    code = "invalid_credentials"
-
-
-class InvalidRefreshToken(IdentityError):
-    status = 401
-    code = "invalid_token"
-
-
-class Forbidden(IdentityError):
-    status = 403
-    code = "forbidden"
-
-
-class NotFound(IdentityError):
-    status = 404
-    code = "not_found"
-
-
-class Conflict(IdentityError):
-    status = 409
-    code = "conflict"
-
-
-class LoginThrottled(IdentityError):
-    status = 429
-    code = "throttled"
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"Too many failed sign-in attempts. Try again in {retry_after} seconds.")
-        self.retry_after = retry_after
-
-
-# One message for every way a sign-in can fail, so the answer does not reveal which part was wrong.
-BAD_CREDENTIALS_MESSAGE = "Email or password is incorrect"
 
 
 def _emit(event_type: str, data: dict, *, tenant_id: object, actor_id: object, aggregate_id: object) -> None:
@@ -207,42 +153,23 @@ def user_sessions_end(*, user: User) -> int:
     return _sessions_end(RefreshToken.objects.filter(user=user))
 
 
-# Signing keys
+def refresh_tokens_purge(*, older_than: timedelta = timedelta(days=1), chunk: int = 5_000) -> int:
+    """Deletes the rows of refresh tokens that expired more than `older_than` ago; returns how many.
 
-
-def _signing_key_create() -> SigningKey:
-    private_key = rsa_private_key_generate()
-    public_key = private_key.public_key()
-    return SigningKey.objects.create(
-        kid=jwk_thumbprint(public_key),
-        private_key_pem=private_key_to_pem(private_key),
-        public_key_pem=public_key_to_pem(public_key),
-    )
-
-
-def _lock_signing_keys() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SIGNING_KEY_LOCK])
-
-
-def signing_key_ensure() -> SigningKey:
-    """The key that signs now; the first call on an empty database makes one."""
-    key = selectors.signing_key_current()
-    if key is not None:
-        return key
-    with transaction.atomic():
-        _lock_signing_keys()
-        return selectors.signing_key_current() or _signing_key_create()
-
-
-def signing_key_rotate() -> SigningKey:
-    """A new key signs from now on; the old ones stay in the JWKS until their tokens have expired."""
-    with transaction.atomic():
-        _lock_signing_keys()
-        new_key = _signing_key_create()
-        SigningKey.objects.filter(retired_at=None).exclude(pk=new_key.pk).update(retired_at=timezone.now())
-    logger.info("signing key rotated", extra={"kid": new_key.kid})
-    return new_key
+    Such a token is refused by its signature's `exp` before its row is looked at, so the row
+    decides nothing any more: not reuse (the family's live tokens keep their own rows), not
+    revocation. A row goes only once the access token issued beside it has expired too.
+    Batched, one short transaction per `chunk` rows, so it never holds many locks.
+    """
+    cutoff = timezone.now() - older_than - timedelta(seconds=settings.JWT_LEEWAY)
+    expired = RefreshToken.objects.filter(expires_at__lt=cutoff).exclude(access_expires_at__gte=cutoff)
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            ids = list(expired.order_by().values_list("pk", flat=True)[:chunk])
+            if not ids:
+                return deleted
+            deleted += RefreshToken.objects.filter(pk__in=ids).delete()[0]
 
 
 # Organizations, users, memberships
@@ -716,17 +643,6 @@ def invitation_accept(
 # Sign-in and tokens
 
 
-@dataclass(frozen=True)
-class TokenPair:
-    access: str
-    refresh: str
-    expires_in: int
-    refresh_expires_in: int
-
-    def as_dict(self) -> dict:
-        return {"access": self.access, "refresh": self.refresh, "token_type": "Bearer", "expires_in": self.expires_in}
-
-
 def login_authenticate(*, email: object, password: object, tenant_id: object, ip: str) -> Membership:
     """The membership a sign-in opens, or InvalidCredentials with one message for every reason.
 
@@ -818,7 +734,7 @@ def _family_revoke(*, family: uuid.UUID | str) -> int:
 def refresh_token_rotate(*, raw_token: object, tenant_id: object) -> TokenPair:
     """A new pair for a refresh token, which is used up. Presenting a used one again revokes its family."""
     token = _refresh_claims(raw_token, tenant_id=tenant_id)
-    refusal: IdentityError
+    refusal: ServiceError
     owner_id = RefreshToken.objects.filter(jti=token["jti"]).values_list("user_id", flat=True).first()
     if owner_id is None:
         raise InvalidRefreshToken("Refresh token refused: unknown token")

@@ -16,6 +16,7 @@ from rest_framework_simplejwt.exceptions import TokenBackendError, TokenBackendE
 from rest_framework_simplejwt.tokens import AccessToken, Token
 
 from apps.identity import selectors
+from apps.identity.keyring import signing_key_ensure
 from apps.identity.keys import private_key_from_pem, public_key_from_pem
 
 ALGORITHM = "RS256"
@@ -26,8 +27,6 @@ class KeyRingTokenBackend(TokenBackend):
         super().__init__(ALGORITHM, audience=audience, issuer=settings.JWT_ISSUER, leeway=settings.JWT_LEEWAY)
 
     def encode(self, payload: dict[str, Any]) -> str:
-        from apps.identity.services import signing_key_ensure
-
         key = signing_key_ensure()
         claims = {**payload, "aud": self.audience, "iss": self.issuer}
         return jwt.encode(
@@ -69,6 +68,19 @@ class PlatformRefreshToken(Token):
     token_type = "refresh"  # noqa: S105 - a claim value, not a secret
     lifetime = settings.JWT_REFRESH_LIFETIME
     _token_backend = KeyRingTokenBackend(audience=settings.JWT_REFRESH_AUDIENCE)
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    """What a sign-in or a refresh hands out (services.token_pair_issue)."""
+
+    access: str
+    refresh: str
+    expires_in: int
+    refresh_expires_in: int
+
+    def as_dict(self) -> dict:
+        return {"access": self.access, "refresh": self.refresh, "token_type": "Bearer", "expires_in": self.expires_in}
 
 
 @dataclass(frozen=True)

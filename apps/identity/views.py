@@ -8,9 +8,11 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
 
 from apps.common.auth import tenant_id_from_request
+from apps.common.exceptions import ServiceError
 from apps.common.http import client_ip
 from apps.identity import selectors, services
-from apps.identity.api import ACCESS_COOKIE, REFRESH_COOKIE, clear_auth_cookies, set_auth_cookies
+from apps.identity.cookies import ACCESS_COOKIE, REFRESH_COOKIE, clear_auth_cookies, set_auth_cookies
+from apps.identity.errors import InvalidCredentials, LoginThrottled
 from apps.identity.forms import EmailVerifyForm, InvitationAcceptForm, LoginForm, VerificationResendForm
 from apps.identity.tokens import access_token_presented
 from apps.identity.verification import verification_token_user
@@ -27,6 +29,13 @@ def safe_next(value: object) -> str:
     if not url_has_allowed_host_and_scheme(value, allowed_hosts=set()):
         return DEFAULT_NEXT
     return value
+
+
+def _with_headers(response: HttpResponse, exc: ServiceError) -> HttpResponse:
+    """The refusal's headers (Retry-After) on the page that shows it."""
+    for name, value in exc.headers.items():
+        response[name] = value
+    return response
 
 
 @ensure_csrf_cookie
@@ -57,11 +66,10 @@ def login_view(request: HttpRequest) -> HttpResponse:
             ip=client_ip(request),
         )
         pair = services.token_pair_issue(membership=membership)
-    except services.LoginThrottled as exc:
+    except LoginThrottled as exc:
         response = render(request, "identity/login.html", {**context, "form": form, "error": exc.message}, status=429)
-        response["Retry-After"] = str(exc.retry_after)
-        return response
-    except services.InvalidCredentials as exc:
+        return _with_headers(response, exc)
+    except InvalidCredentials as exc:
         return render(request, "identity/login.html", {**context, "form": form, "error": exc.message}, status=401)
     response = HttpResponseRedirect(next_url)
     set_auth_cookies(response, pair)
@@ -84,7 +92,7 @@ def session_resume_view(request: HttpRequest) -> HttpResponse:
     if tenant_id is not None and raw_token:
         try:
             pair = services.refresh_token_rotate(raw_token=raw_token, tenant_id=tenant_id)
-        except services.IdentityError:
+        except ServiceError:
             pass
         else:
             response = HttpResponseRedirect(target)
@@ -130,15 +138,13 @@ def invitation_view(request: HttpRequest, token: str) -> HttpResponse:
             full_name=form.cleaned_data["full_name"],
             ip=client_ip(request),
         )
-    except services.IdentityError as exc:
-        for message in exc.extra.get("fields", {}).get("password", []):
+    except ServiceError as exc:
+        for message in exc.details.get("fields", {}).get("password", []):
             form.add_error("password", message)
         if not form.errors or exc.code != "validation_error":
             form.add_error(None, exc.message)
         response = render(request, "identity/invitation.html", {**context, "form": form}, status=exc.status)
-        if isinstance(exc, services.LoginThrottled):
-            response["Retry-After"] = str(exc.retry_after)
-        return response
+        return _with_headers(response, exc)
     return HttpResponseRedirect(f"/login?{urlencode({'email': invitation.email, 'joined': 1})}")
 
 
@@ -162,8 +168,8 @@ def verification_view(request: HttpRequest, token: str) -> HttpResponse:
         verified = services.email_verify(
             token=token, password=form.cleaned_data["password"], full_name=form.cleaned_data["full_name"]
         )
-    except services.IdentityError as exc:
-        for message in exc.extra.get("fields", {}).get("password", []):
+    except ServiceError as exc:
+        for message in exc.details.get("fields", {}).get("password", []):
             form.add_error("password", message)
         if not form.errors:
             form.add_error(None, exc.message)

@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.common.errors import error_body
+from apps.common.exceptions import NotFound
 from apps.tenancy import selectors, services
 from apps.tenancy.models import Isolation
 
@@ -26,19 +26,11 @@ class PublicView(APIView):
     permission_classes = [AllowAny]
 
 
-def _error(request: Request, exc: services.TenancyError) -> Response:
-    body = error_body(exc.code, exc.message, request_id=getattr(request, "request_id", None), **exc.extra)
-    return Response(body, status=exc.status)
-
-
 class TenantSignupView(PublicView):
     def post(self, request: Request) -> Response:
         body = SignupRequest(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            tenant = services.tenant_signup(**body.validated_data, trace_id=getattr(request, "request_id", None))
-        except services.TenancyError as exc:
-            return _error(request, exc)
+        tenant = services.tenant_signup(**body.validated_data, trace_id=getattr(request, "request_id", None))
         return Response(selectors.tenant_public_status(tenant=tenant), status=status.HTTP_201_CREATED)
 
 
@@ -46,6 +38,5 @@ class TenantStatusView(PublicView):
     def get(self, request: Request, slug: str) -> Response:
         tenant = selectors.tenant_get_by_slug(slug=slug)
         if tenant is None:
-            body = error_body("not_found", f"No tenant {slug!r}", request_id=getattr(request, "request_id", None))
-            return Response(body, status=status.HTTP_404_NOT_FOUND)
+            raise NotFound(f"No tenant {slug!r}")
         return Response(selectors.tenant_public_status(tenant=tenant))

@@ -4,17 +4,9 @@ import uuid
 
 from django.db import models
 
+from apps.events.catalog import Isolation, TenantStatus
 
-class Isolation(models.TextChoices):
-    SCHEMA = "schema"
-    DATABASE = "database"
-
-
-class TenantStatus(models.TextChoices):
-    PENDING = "pending"
-    PROVISIONING = "provisioning"
-    ACTIVE = "active"
-    FAILED = "failed"
+__all__ = ["Domain", "Isolation", "Placement", "Tenant", "TenantStatus"]
 
 
 class Placement(models.Model):

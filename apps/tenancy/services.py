@@ -13,42 +13,13 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.common.exceptions import Conflict, InvalidInput, ServiceError
 from apps.tenancy import selectors
+from apps.tenancy.errors import IdentityUnavailable, SlugTaken
 from apps.tenancy.models import Domain, Isolation, Tenant, TenantStatus
 from apps.tenancy.slugs import slug_problem
 
 logger = logging.getLogger(__name__)
-
-
-class TenancyError(Exception):
-    status = 400
-    code = "bad_request"
-
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None, **extra: object) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code or self.code
-        self.status = status or self.status
-        self.extra = extra
-
-
-class InvalidSignup(TenancyError):
-    code = "validation_error"
-
-
-class SlugTaken(TenancyError):
-    status = 409
-    code = "slug_taken"
-
-
-class NotRetryable(TenancyError):
-    status = 409
-    code = "not_retryable"
-
-
-class IdentityUnavailable(TenancyError):
-    status = 503
-    code = "identity_unavailable"
 
 
 def _owner_create(*, tenant: Tenant, email: str, password: str, full_name: str, email_verified: bool = False) -> str:
@@ -84,7 +55,7 @@ def _owner_create(*, tenant: Tenant, email: str, password: str, full_name: str, 
     if response.status_code in (400, 409, 422):
         # Identity's own verdict on the owner (weak password, bad email, email taken) is the caller's to fix.
         fields = error.get("fields")
-        raise InvalidSignup(
+        raise ServiceError(
             error.get("message", "The owner was refused"),
             code=error.get("code", "owner_refused"),
             status=response.status_code,
@@ -127,17 +98,17 @@ def tenant_signup(
     """A new tenant, its domain and its owner; its storage is requested from the projects service."""
     problem = slug_problem(slug)
     if problem:
-        raise InvalidSignup(problem, code="invalid_slug", fields={"slug": [problem]})
+        raise InvalidInput(problem, code="invalid_slug", fields={"slug": [problem]})
     if isolation not in Isolation.values:
         message = f"isolation is one of {', '.join(Isolation.values)}"
-        raise InvalidSignup(message, code="invalid_isolation", fields={"isolation": [message]})
+        raise InvalidInput(message, code="invalid_isolation", fields={"isolation": [message]})
     if selectors.tenant_get_by_slug(slug=slug) is not None:
         raise SlugTaken(f"The slug {slug!r} is taken")
     placement = None
     if isolation == Isolation.DATABASE:
         placement = selectors.placement_for_new_tenant()
         if placement is None:
-            raise InvalidSignup("No placement accepts database-mode tenants now", code="no_placement", status=503)
+            raise ServiceError("No placement accepts database-mode tenants now", code="no_placement", status=503)
     try:
         # The slug's unique row is held while identity creates the owner: a concurrent signup
         # for the same slug waits, then fails, and nothing half-made is left on either side.
@@ -172,7 +143,7 @@ def tenant_provisioning_retry(*, tenant: Tenant, actor_id: str | None = None, tr
     with transaction.atomic():
         tenant = Tenant.objects.select_for_update(of=("self",)).select_related("placement").get(pk=tenant.pk)
         if tenant.status == TenantStatus.ACTIVE:
-            raise NotRetryable(f"Tenant {tenant.slug} is already active")
+            raise Conflict(f"Tenant {tenant.slug} is already active", code="not_retryable")
         tenant.status = TenantStatus.PROVISIONING
         tenant.failure_reason = ""
         tenant.provisioning_attempts += 1

@@ -51,7 +51,6 @@ REST_FRAMEWORK, SPECTACULAR_SETTINGS = drf_settings("Identity")
 
 # The identity service's own pieces below; only it needs them.
 
-REST_FRAMEWORK["EXCEPTION_HANDLER"] = "apps.identity.api.exception_handler"
 REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "apps.identity.openapi.IdentitySchema"
 
 # Tokens (CONTRACT.md). Refresh tokens carry their own audience so no access-token verifier accepts one.

@@ -12,7 +12,7 @@ from rest_framework import exceptions
 
 from apps.common import auth
 from apps.common.auth import InvalidToken, JWTAuthentication, WrongTenant, verify_access_token
-from apps.identity import services
+from apps.identity import keyring, services
 from apps.identity.keys import private_key_from_pem
 from apps.identity.models import SigningKey
 from tests.helpers import access_claims, token_sign
@@ -159,7 +159,7 @@ def test_refresh_token_is_refused_as_an_access_token(issued) -> None:
 def test_a_rotated_key_is_picked_up_on_an_unknown_kid(issued) -> None:
     organization, pair = issued
     verify_access_token(pair.access, tenant_id=str(organization.id))  # warms the cache with the first key
-    services.signing_key_rotate()
+    keyring.signing_key_rotate()
     membership = services.Membership.objects.get()
 
     fresh = services.token_pair_issue(membership=membership).access

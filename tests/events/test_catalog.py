@@ -8,6 +8,7 @@ from jsonschema import Draft202012Validator
 from apps.events.catalog import (
     EVENT_TYPES,
     InvalidEvent,
+    Isolation,
     envelope_create,
     envelope_parse,
     latest_version,
@@ -24,6 +25,10 @@ def test_routing_keys_put_a_dot_after_the_aggregate() -> None:
     assert routing_key_for("URLAccessed") == "url.accessed"
     assert routing_key_for("TenantProvisioningFailed") == "tenant.provisioning_failed"
     assert len({routing_key_for(event_type) for event_type in EVENT_TYPES}) == len(EVENT_TYPES)
+
+
+def test_tenant_created_names_the_isolations_the_catalog_defines() -> None:
+    assert schema_get("TenantCreated")["properties"]["isolation"]["enum"] == list(Isolation.values)
 
 
 @pytest.mark.parametrize("event_type", EVENT_TYPES)

@@ -5,6 +5,7 @@ import pytest
 from django.db import connection
 
 from apps.identity import services
+from apps.identity.errors import InvalidCredentials, InvalidRefreshToken
 from apps.identity.models import RefreshToken
 from apps.identity.verification import verification_token_make
 
@@ -22,7 +23,7 @@ def test_two_simultaneous_refreshes_of_one_token_leave_one_winner_and_a_revoked_
         barrier.wait()
         try:
             outcomes.append(services.refresh_token_rotate(raw_token=refresh, tenant_id=organization.id))
-        except services.InvalidRefreshToken as exc:
+        except InvalidRefreshToken as exc:
             outcomes.append(exc.code)
         finally:
             connection.close()
@@ -64,7 +65,7 @@ def test_a_sign_in_racing_a_verification_never_keeps_a_session() -> None:
                     break
                 try:
                     issued.append(services.token_pair_issue(membership=membership).refresh)
-                except services.InvalidCredentials:
+                except InvalidCredentials:
                     break
                 first_issued.set()
         finally:

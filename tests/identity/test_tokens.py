@@ -6,7 +6,7 @@ from django.test import Client
 from django.utils import timezone
 
 from apps.common.auth import verify_access_token
-from apps.identity import services
+from apps.identity import keyring, services
 from apps.identity.models import RefreshToken, SigningKey
 from tests.identity.conftest import PASSWORD, assert_error, bearer, obtain, tenant_headers
 
@@ -201,7 +201,7 @@ def test_rotation_signs_with_the_new_key_and_keeps_the_old_one_published(client:
     old_access = obtain(client, org, "owner@acme.test").json()["access"]
     old_kid = jwt.get_unverified_header(old_access)["kid"]
 
-    new_key = services.signing_key_rotate()
+    new_key = keyring.signing_key_rotate()
     new_access = obtain(client, org, "owner@acme.test").json()["access"]
 
     assert jwt.get_unverified_header(new_access)["kid"] == new_key.kid != old_kid
@@ -212,9 +212,9 @@ def test_rotation_signs_with_the_new_key_and_keeps_the_old_one_published(client:
 
 
 def test_a_key_retired_longer_than_an_access_token_lives_leaves_the_jwks(client: Client, org, owner) -> None:
-    services.signing_key_ensure()
+    keyring.signing_key_ensure()
     old = SigningKey.objects.get()
-    services.signing_key_rotate()
+    keyring.signing_key_rotate()
     SigningKey.objects.filter(pk=old.pk).update(retired_at=timezone.now() - dt.timedelta(minutes=16))
 
     published = {key["kid"] for key in client.get("/.well-known/jwks.json").json()["keys"]}
@@ -226,7 +226,7 @@ def test_a_key_retired_longer_than_an_access_token_lives_leaves_the_jwks(client:
 def test_rotate_signing_key_command(org) -> None:
     from django.core.management import call_command
 
-    services.signing_key_ensure()
+    keyring.signing_key_ensure()
     call_command("rotate_signing_key")
 
     assert SigningKey.objects.filter(retired_at=None).count() == 1

@@ -3,6 +3,7 @@ import uuid
 import pytest
 from django.test import Client
 
+from apps.common.exceptions import Conflict
 from apps.tenancy import services
 from apps.tenancy.models import Domain, Tenant, TenantStatus
 
@@ -143,8 +144,9 @@ def test_an_active_tenant_is_not_retried_and_a_late_failure_does_not_undo_it(cli
     tenant = services.tenant_mark_active(tenant_id=str(Tenant.objects.get(slug=body["slug"]).id))
 
     services.tenant_mark_failed(tenant_id=str(tenant.id), reason="stale report")
-    with pytest.raises(services.NotRetryable):
+    with pytest.raises(Conflict) as refused:
         services.tenant_provisioning_retry(tenant=tenant)
+    assert refused.value.code == "not_retryable"
 
     assert Tenant.objects.get(pk=tenant.pk).status == TenantStatus.ACTIVE
 

@@ -10,17 +10,10 @@ are already at the target without opening a migration run).
 from django.db import models
 from django_tenants.models import DomainMixin, TenantMixin
 
+from apps.events.catalog import Isolation
+from apps.events.catalog import TenantStatus as ProvisioningStatus
 
-class Isolation(models.TextChoices):
-    SCHEMA = "schema"
-    DATABASE = "database"
-
-
-class ProvisioningStatus(models.TextChoices):
-    PENDING = "pending"
-    PROVISIONING = "provisioning"
-    ACTIVE = "active"
-    FAILED = "failed"
+__all__ = ["Domain", "Isolation", "ProvisioningStatus", "Tenant"]
 
 
 class Tenant(TenantMixin):

@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.common.exceptions import ServiceError
 from apps.tenancy import selectors, services
 from apps.tenancy.models import TenantStatus
 
@@ -33,7 +34,7 @@ class Command(BaseCommand):
                     owner_full_name="Demo Owner",
                     owner_email_verified=True,  # the documented demo login needs no mailbox
                 )
-            except services.TenancyError as exc:
+            except ServiceError as exc:
                 raise CommandError(f"demo tenant not created: {exc.message}") from exc
             self.stdout.write(f"created tenant {tenant.slug} ({tenant.id}): {tenant.status}")
         elif tenant.status == TenantStatus.FAILED:
