@@ -17,6 +17,7 @@ import time
 import uuid
 
 from provisioning import bench_cleanup, bench_django_setup
+from results import Result, results_report
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
@@ -77,6 +78,12 @@ def main() -> None:
         print(f"\nrelay sweep: {moved} events moved in {sweep_ms:.0f} ms ({sweep_ms / max(moved, 1):.3f} ms per event)")
     finally:
         bench_cleanup(database)
+    results = []
+    for label, samples in rows:
+        p50, p95 = _percentiles(samples)
+        results.append(Result(f"project_create p50, {label}", p50, "ms", detail=f"p95 {p95:.1f} ms"))
+    results.append(Result("relay sweep per event", sweep_ms / max(moved, 1), "ms", detail=f"{moved} events"))
+    results_report("tenant_outbox", results)
 
 
 if __name__ == "__main__":
