@@ -88,6 +88,7 @@ def benchmark_run(name: str, size: str, logs: Path) -> dict:
         results_path = Path(handle.name)
     env = {**os.environ, "BENCH_RESULTS": str(results_path), "PYTHONUNBUFFERED": "1"}
     print(f"bench: {name} ({size}) ...", flush=True)
+    date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     load_before, started = loadavg(), time.monotonic()
     with log.open("w") as output:
         code = subprocess.run(argv, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, check=False).returncode
@@ -115,6 +116,7 @@ def benchmark_run(name: str, size: str, logs: Path) -> dict:
         "name": name,
         "command": " ".join([".venv/bin/python", f"bench/{name}.py", *BENCHMARKS[name][size]]),
         "size": size,
+        "date": date,
         "seconds": round(seconds, 1),
         "load_before": load_before,
         "load_after": loadavg(),
@@ -162,21 +164,36 @@ def table(report: dict, *, markdown: bool) -> str:
     return "\n".join("  ".join(cell[:70].ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows)
 
 
+def reports_merge(reports: list[dict]) -> dict:
+    """One report from several runs: a benchmark re-run in a later one replaces the earlier's."""
+    merged = dict(reports[0])
+    runs = {run["name"]: {**run, "date": run.get("date", reports[0]["date"])} for run in reports[0]["runs"]}
+    for report in reports[1:]:
+        if report["size"] != merged["size"]:
+            raise SystemExit("bench: runs of different sizes do not make one table")
+        runs.update({run["name"]: {**run, "date": run.get("date", report["date"])} for run in report["runs"]})
+        merged["command"] += f"; then {report['command']} ({report['date']})"
+        merged["load_after"] = report["load_after"]
+    merged["runs"] = [runs[name] for name in BENCHMARKS if name in runs]
+    return merged
+
+
 def docs_write(report: dict) -> None:
     if report["size"] != "full":
         raise SystemExit("bench: only a full-size run goes into docs/benchmarks.md (the smoke numbers mean nothing)")
     lines = [
         BEGIN,
         "",
-        f"`make bench` ({report['command']}), {report['date']}, on {report['machine']}; "
+        f"`make bench` (`{report['command']}`), {report['date']}, on {report['machine']}; "
         f"load average (1, 5, 15 min) {report['load_before']} at the start and {report['load_after']} at the end.",
         "Ratios are to the ceiling of the same run (the bare ASGI app at the same number of connections).",
         "",
-        "| benchmark | command | seconds | load average before -> after |",
-        "|---|---|---:|---|",
+        "| benchmark | command | started (UTC) | seconds | load average before -> after |",
+        "|---|---|---|---:|---|",
     ]
     lines += [
-        f"| {run['name']} | `{run['command']}` | {run['seconds']:.0f} | {run['load_before']} -> {run['load_after']} |"
+        f"| {run['name']} | `{run['command']}` | {run.get('date', report['date'])} | {run['seconds']:.0f} "
+        f"| {run['load_before']} -> {run['load_after']} |"
         for run in report["runs"]
     ]
     lines += ["", table(report, markdown=True), "", END]
@@ -198,10 +215,15 @@ def main() -> int:
     parser.add_argument("--only", default="", help="comma-separated benchmark names (default: all)")
     parser.add_argument("--json", type=Path, default=ARTIFACTS / "bench.json", help="where the run is saved")
     parser.add_argument("--write-docs", action="store_true", help="put this run's table in docs/benchmarks.md")
-    parser.add_argument("--docs-from", type=Path, help="write docs/benchmarks.md from a saved run; run nothing")
+    parser.add_argument(
+        "--docs-from",
+        type=Path,
+        nargs="+",
+        help="write docs/benchmarks.md from saved runs (a later file's benchmarks replace an earlier's); run nothing",
+    )
     args = parser.parse_args()
     if args.docs_from:
-        docs_write(json.loads(args.docs_from.read_text()))
+        docs_write(reports_merge([json.loads(path.read_text()) for path in args.docs_from]))
         return 0
 
     names = [name.strip() for name in args.only.split(",") if name.strip()] or list(BENCHMARKS)
