@@ -167,11 +167,16 @@ def table(report: dict, *, markdown: bool) -> str:
 def reports_merge(reports: list[dict]) -> dict:
     """One report from several runs: a benchmark re-run in a later one replaces the earlier's."""
     merged = dict(reports[0])
-    runs = {run["name"]: {**run, "date": run.get("date", reports[0]["date"])} for run in reports[0]["runs"]}
-    for report in reports[1:]:
+    runs: dict[str, dict] = {}
+    for report in reports:
         if report["size"] != merged["size"]:
             raise SystemExit("bench: runs of different sizes do not make one table")
-        runs.update({run["name"]: {**run, "date": run.get("date", report["date"])} for run in report["runs"]})
+        # A run saved before runs had their own date: its report's start plus the runs before it.
+        start = datetime.datetime.strptime(report["date"], "%Y-%m-%d %H:%M UTC").replace(tzinfo=datetime.UTC)
+        for run in report["runs"]:
+            runs[run["name"]] = {**run, "date": run.get("date", start.strftime("%Y-%m-%d %H:%M UTC"))}
+            start += datetime.timedelta(seconds=run["seconds"])
+    for report in reports[1:]:
         merged["command"] += f"; then {report['command']} ({report['date']})"
         merged["load_after"] = report["load_after"]
     merged["runs"] = [runs[name] for name in BENCHMARKS if name in runs]
