@@ -10,15 +10,19 @@ ARGS ?=
 SUITE ?=
 N ?=
 MAIL_DIR ?= .data/mail
+BENCH ?=
+SIZE ?= full
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap up test check mail lint format boundaries migrations-check compose-check typecheck openapi openapi-check lock clean
+.PHONY: help bootstrap up test check mail lint format boundaries migrations-check compose-check typecheck openapi openapi-check lock clean bench bench-smoke bench-docs
 
 help:
 	@echo "make up         run the stack: http://localhost:$${GATEWAY_PORT:-8000} (Ctrl-C stops it)"
 	@echo "make test       every suite against real servers (SUITE=\"gateway projects\", ARGS=\"-k health\")"
 	@echo "make mail       the mail the running stack sent (make mail N=3 shows message 3)"
 	@echo "make check      what CI runs before the tests: lint, boundaries, migrations, compose, OpenAPI, types"
+	@echo "make bench      every benchmark, one table (BENCH=board for one, SIZE=smoke); make bench-smoke"
+	@echo "make bench-docs docs/benchmarks.md's generated table from the last run (artifacts/bench.json)"
 	@echo "make lint       ruff check and format check"
 	@echo "make typecheck  mypy (django-stubs) on apps/common, apps/events and gateway"
 	@echo "make openapi    regenerate docs/openapi.json, the merged API the gateway serves"
@@ -47,6 +51,17 @@ test: $(STAMP)
 # What the stack's processes sent to the launcher's SMTP server ([process.mail]).
 mail: $(STAMP)
 	$(VPY) platform/mailcatcher.py $(if $(strip $(N)),show --dir $(MAIL_DIR) $(N),list --dir $(MAIL_DIR))
+
+# bench/run.py: each benchmark in its own process; the run is saved to artifacts/bench.json.
+bench: $(STAMP)
+	$(VPY) bench/run.py --size $(SIZE) $(if $(strip $(BENCH)),--only $(BENCH))
+
+# Every benchmark once at a tiny size: that each runs and gives its numbers (what CI calls).
+bench-smoke: $(STAMP)
+	$(VPY) bench/run.py --size smoke $(if $(strip $(BENCH)),--only $(BENCH)) --json artifacts/bench-smoke.json
+
+bench-docs: $(STAMP)
+	$(VPY) bench/run.py --docs-from artifacts/bench.json
 
 lint: $(STAMP)
 	$(VPY) -m ruff check .

@@ -4,7 +4,7 @@ the queries per request, the rows a move writes, and live fan-out to 500 viewers
     .venv/bin/python bench/board.py [--cards 2000] [--viewers 500] [--rounds 30]
 
 Uses its own database (bench_projects, recreated each run) on the configured PostgreSQL
-server, its own Redis database (14), and runs the projects ASGI app under uvicorn in a
+server, its own Redis database (14; BENCH_REDIS_DB), and runs the projects ASGI app under uvicorn in a
 child process for the fan-out part. Tokens are real RS256 tokens; the child process
 fetches the public key from a JWKS endpoint this script serves.
 """
@@ -17,6 +17,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -26,8 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # a script run from bench/, not an installed package
 
-DB_NAME = "bench_projects"
-REDIS_URL = "redis://127.0.0.1:6379/14"
+from results import Result, db_prefix, redis_db, results_report, target_at_most  # noqa: E402
+
+DB_NAME = f"{db_prefix()}projects"
+REDIS_URL = f"redis://127.0.0.1:6379/{redis_db(14)}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.projects")
 os.environ["DATABASE_URL"] = f"{os.environ.get('POSTGRES_URL', 'postgres://postgres@127.0.0.1:5432')}/{DB_NAME}"
 os.environ["REDIS_URL"] = REDIS_URL
@@ -113,10 +116,10 @@ def seed(cards: int, tenant_uuid: str) -> dict:
     from django.core.management import call_command
     from django_tenants.utils import schema_context
 
-    from apps.projects import services
     from apps.projects.models import Subtask, Task
     from apps.projects.permissions import CallerClaims
     from apps.projects.ranks import spread
+    from apps.projects.services import projects as project_services
     from apps.projects.tenants.models import Tenant
 
     call_command("migrate_schemas", shared=True, verbosity=0)
@@ -127,7 +130,7 @@ def seed(cards: int, tenant_uuid: str) -> dict:
         user_id="bench-user", tenant_id=tenant_uuid, roles=("manager",), permissions=frozenset(PERMISSIONS)
     )
     with schema_context("bench"):
-        project = services.project_create(caller=caller, key="BENCH", name="Bench")
+        project = project_services.project_create(caller=caller, key="BENCH", name="Bench")
         board = project.boards.get()
         columns = list(board.columns.order_by("position"))
         # Cards are inserted in bulk (the services are measured below, not the seeding).
@@ -203,10 +206,12 @@ def measure_move_writes(data: dict) -> int:
     from django.test.utils import CaptureQueriesContext
     from django_tenants.utils import schema_context
 
-    from apps.projects import services
+    from apps.projects.services import tasks as task_services
 
     with schema_context("bench"), CaptureQueriesContext(connection) as captured:
-        services.task_move(caller=data["caller"], task_id=data["tasks"][10], column_id=data["columns"][1], index=300)
+        task_services.task_move(
+            caller=data["caller"], task_id=data["tasks"][10], column_id=data["columns"][1], index=300
+        )
     return sum(query["sql"].split(None, 1)[0] in ("INSERT", "UPDATE", "DELETE") for query in captured)
 
 
@@ -220,6 +225,7 @@ async def measure_fanout(data: dict, keys: Keys, tenant_uuid: str, jwks_url: str
         "IDENTITY_URL": jwks_url,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in finally) the server output, shown if it fails
     server = subprocess.Popen(
         [
             sys.executable,
@@ -235,6 +241,8 @@ async def measure_fanout(data: dict, keys: Keys, tenant_uuid: str, jwks_url: str
         ],
         cwd=ROOT,
         env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         base = f"127.0.0.1:{port}"
@@ -247,16 +255,19 @@ async def measure_fanout(data: dict, keys: Keys, tenant_uuid: str, jwks_url: str
         token = keys.token(user_id="bench-user", tenant_id=tenant_uuid, permissions=PERMISSIONS)
         arrivals: dict[int, list[float]] = {}
         sockets = []
-        for index in range(viewers):
-            ws = await websockets.connect(
+
+        async def viewer() -> object:
+            return await websockets.connect(
                 f"ws://{base}/ws/boards/{data['board']}/",
                 subprotocols=["bearer", token],
                 additional_headers={"X-Tenant-ID": tenant_uuid},
                 max_queue=None,
+                open_timeout=60,
             )
-            sockets.append(ws)
-            if index % 100 == 99:
-                print(f"  {index + 1} viewers connected", flush=True)
+
+        for start in range(0, viewers, 25):  # a few at a time: each one's handshake checks its token
+            sockets += await asyncio.gather(*(viewer() for _ in range(min(25, viewers - start))))
+        print(f"  {len(sockets)} viewers connected", flush=True)
 
         async def listen(ws: object) -> None:
             async for raw in ws:
@@ -291,8 +302,9 @@ async def measure_fanout(data: dict, keys: Keys, tenant_uuid: str, jwks_url: str
                 await asyncio.sleep(0.05)
         for listener in listeners:
             listener.cancel()
-        for ws in sockets:
-            await ws.close()
+        await asyncio.gather(*listeners, return_exceptions=True)
+        for start in range(0, len(sockets), 50):  # the server leaves each group: not all at once
+            await asyncio.gather(*(ws.close() for ws in sockets[start : start + 50]), return_exceptions=True)
         return {
             "viewers": viewers,
             "moves": moves,
@@ -303,9 +315,14 @@ async def measure_fanout(data: dict, keys: Keys, tenant_uuid: str, jwks_url: str
             "request_p50": statistics.median(from_request),
             "request_p99": percentile(from_request, 0.99),
         }
+    except BaseException:
+        log.seek(0)
+        sys.stderr.write(log.read().decode(errors="replace")[-4000:])
+        raise
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        server.wait(timeout=30)
+        log.close()
 
 
 def main() -> None:
@@ -318,8 +335,11 @@ def main() -> None:
 
     recreate_database()
     import logging
+    import warnings
 
     import django
+
+    warnings.filterwarnings("ignore", "No directory at")  # collectstatic's output is not needed here
 
     django.setup()
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -336,19 +356,51 @@ def main() -> None:
     data = seed(args.cards, tenant_uuid)
     print(f"seeded {len(data['tasks'])} cards in {time.perf_counter() - started:.1f}s")
     reads = measure_reads(data, keys, tenant_uuid, args.rounds)
-    print(
-        f"board JSON: p50 {reads['json_p50']:.1f} ms, p95 {reads['json_p95']:.1f} ms, {reads['json_queries']} queries\n"
-        f"board page: p50 {reads['page_p50']:.1f} ms, p95 {reads['page_p95']:.1f} ms, {reads['page_queries']} queries"
-    )
-    print(f"a move writes {measure_move_writes(data)} rows (statements) on a board of {len(data['tasks'])} cards")
+    writes = measure_move_writes(data)
     from django.db import connections
 
     connections.close_all()
     fanout = asyncio.run(measure_fanout(data, keys, tenant_uuid, jwks_url, args.viewers, args.moves))
-    print(
-        f"fan-out to {fanout['viewers']} viewers over {fanout['moves']} moves ({fanout['deliveries']} deliveries): "
-        f"p50 {fanout['p50']:.1f} ms, p99 {fanout['p99']:.1f} ms, max {fanout['max']:.1f} ms after the API responded "
-        f"(negative: before); from the request: p50 {fanout['request_p50']:.1f} ms, p99 {fanout['request_p99']:.1f} ms"
+    cards = f"{len(data['tasks']):,} cards"
+    results_report(
+        "board",
+        [
+            Result(
+                f"board JSON p50, {cards} (in-process)",
+                reads["json_p50"],
+                "ms",
+                "<= 80 ms",
+                target_at_most(reads["json_p50"], 80),
+                detail=f"p95 {reads['json_p95']:.1f} ms, {reads['json_queries']} queries",
+            ),
+            Result(
+                f"board page p50, {cards} (in-process)",
+                reads["page_p50"],
+                "ms",
+                "<= 150 ms",
+                target_at_most(reads["page_p50"], 150),
+                detail=f"p95 {reads['page_p95']:.1f} ms, {reads['page_queries']} queries",
+            ),
+            Result(
+                f"statements a move writes, {cards}",
+                writes,
+                "",
+                "<= 3",
+                writes <= 3,
+                detail="task UPDATE, activity INSERT, outbox INSERT",
+            ),
+            Result(
+                f"live fan-out p99 after the API answered, {fanout['viewers']} viewers",
+                fanout["p99"],
+                "ms",
+                "<= 100 ms",
+                target_at_most(fanout["p99"], 100),
+                detail=(
+                    f"{fanout['deliveries']} deliveries, p50 {fanout['p50']:.1f} ms, max {fanout['max']:.1f} ms; "
+                    f"from the request p50 {fanout['request_p50']:.1f} / p99 {fanout['request_p99']:.1f} ms"
+                ),
+            ),
+        ],
     )
 
 

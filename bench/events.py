@@ -29,10 +29,11 @@ import uuid
 from pathlib import Path
 
 import psycopg
+from results import Result, db_prefix, results_report, target_at_least, target_at_most
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_URL = os.environ.get("POSTGRES_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
-DATABASE = "bench_events"
+DATABASE = f"{db_prefix()}events"
 TAG = f"bench-events-{uuid.uuid4().hex[:8]}"
 BROKERS = {
     "rabbitmq": os.environ.get("BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//"),
@@ -224,18 +225,42 @@ def main() -> None:
         f"producers {args.producers} x {args.per_transaction} events/transaction, "
         f"consumers {args.consumers}"
     )
-    print("| what | p50 | p99 |\n|---|---|---|")
-    print(f"| at rest ({args.latency_rate:.0f}/s): commit -> publish confirmed | "
-          f"{statistics.median(rest_publish):.1f} ms | {percentile(rest_publish, 99):.1f} ms |")  # fmt: skip
-    print(f"| at rest: commit -> consumed (row inserted) | "
-          f"{statistics.median(rest_consume):.1f} ms | {percentile(rest_consume, 99):.1f} ms |")  # fmt: skip
-    print(f"| under load: commit -> publish confirmed | "
-          f"{statistics.median(load_publish):.1f} ms | {percentile(load_publish, 99):.1f} ms |")  # fmt: skip
-    print(f"| under load: commit -> consumed | "
-          f"{statistics.median(load_consume):.1f} ms | {percentile(load_consume, 99):.1f} ms |")  # fmt: skip
-    print(f"\nthroughput end to end: {throughput:,.0f} events/s "
-          f"(producers alone committed {len(load_commits) / produced_in:,.0f} events/s); "
-          f"duplicates applied: {duplicates()}")  # fmt: skip
+    rest_p50 = statistics.median(rest_publish)
+    repeated = duplicates()
+    results_report(
+        "events",
+        [
+            Result(
+                f"events end to end ({args.broker})",
+                throughput,
+                "/s",
+                ">= 2,000/s",
+                target_at_least(throughput, 2000),
+                detail=f"producers alone committed {len(load_commits) / produced_in:,.0f}/s",
+            ),
+            Result(
+                f"commit -> publish confirmed p50, at rest ({args.latency_rate:.0f}/s)",
+                rest_p50,
+                "ms",
+                "<= 20 ms",
+                target_at_most(rest_p50, 20),
+                detail=f"p99 {percentile(rest_publish, 99):.1f} ms",
+            ),
+            Result(
+                "commit -> consumed p50, at rest",
+                statistics.median(rest_consume),
+                "ms",
+                detail=f"p99 {percentile(rest_consume, 99):.1f} ms",
+            ),
+            Result(
+                "commit -> consumed p50, under load",
+                statistics.median(load_consume),
+                "ms",
+                detail=f"p99 {percentile(load_consume, 99):.1f} ms; publish p50 {statistics.median(load_publish):.1f}",
+            ),
+            Result("duplicates applied", repeated, "", "0", repeated == 0),
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ whether slow clients hurt anyone else.
    with every service URL pointing at the bare app (which also answers the tenant lookup and
    the JWKS). Requests go through the whole admission path: a tenant host (`bench.localhost`),
    a real RS256 token, the per-IP and per-user rate limits and the revoked-jti check on the
-   machine's Redis (DB 13, limits set high enough never to refuse). `wrk` (apt package `wrk`)
+   machine's Redis (DB 13 or BENCH_REDIS_DB, limits set high enough never to refuse). `wrk` (apt package `wrk`)
    runs at 1 connection and at 64 connections against both, one after the other.
 2. Slow clients. A WSGI app under gunicorn gthread with 4 threads (how identity runs) stands
    behind a second gateway. `--slow-clients` clients (in a process of their own) each trickle
@@ -39,10 +39,11 @@ from pathlib import Path
 import jwt
 import redis
 from cryptography.hazmat.primitives.asymmetric import rsa
+from results import Result, redis_db, results_report, target_at_least, target_at_most
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-REDIS_URL = "redis://127.0.0.1:6379/13"
+REDIS_URL = f"redis://127.0.0.1:6379/{redis_db(13)}"
 TENANT_ID = "5b0c6f0e-7e0e-4c8a-9a4e-2f1b9d1e0b01"
 HOST = "bench.localhost"
 
@@ -262,20 +263,21 @@ async def _slow_clients_run(port: int, *, clients: int, headers: dict[str, str])
     await asyncio.gather(*(_slow_client(port, stop=stop, headers=headers) for _ in range(clients)))
 
 
-def slow_clients_measure(port: int, *, clients: int, samples: int, headers: dict[str, str]) -> dict:
+def slow_clients_measure(
+    port: int, *, clients: int, samples: int, headers: dict[str, str], rounds: int = 6, settle: float = 3
+) -> dict:
     """Alternating phases without and with the slow clients, so that a change in the machine's
     own load (it is shared) falls on both sides rather than on one."""
     asyncio.run(_timed_requests(port, count=50, headers=headers))  # warm up
     baseline: list[float] = []
     loaded: list[float] = []
-    rounds = 6
     for _ in range(rounds):
         baseline += asyncio.run(_timed_requests(port, count=samples // rounds, headers=headers))
         worker = subprocess.Popen(
             [PYTHON, __file__, "--slow-client-worker", str(port), "--slow-clients", str(clients)],
             env={**os.environ, "BENCH_HEADERS": json.dumps(headers)},
         )
-        time.sleep(3)  # every slow client connected and trickling
+        time.sleep(settle)  # every slow client connected and trickling
         loaded += asyncio.run(_timed_requests(port, count=samples // rounds, headers=headers))
         worker.terminate()
         worker.wait(timeout=10)
@@ -292,6 +294,8 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=6, help="seconds per wrk run")
     parser.add_argument("--slow-clients", type=int, default=50)
     parser.add_argument("--samples", type=int, default=900, help="timed requests per slow-client side")
+    parser.add_argument("--rounds", type=int, default=6, help="alternating rounds without and with slow clients")
+    parser.add_argument("--settle", type=float, default=3, help="seconds for the slow clients to connect")
     parser.add_argument("--slow-client-worker", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.slow_client_worker:
@@ -353,8 +357,9 @@ def main() -> None:
                 port=slow_gateway_port,
             )
             slow = slow_clients_measure(
-                slow_gateway_port, clients=args.slow_clients, samples=args.samples, headers=auth
-            )
+                slow_gateway_port, clients=args.slow_clients, samples=args.samples, headers=auth,
+                rounds=args.rounds, settle=args.settle,
+            )  # fmt: skip
         finally:
             processes.stop()
             client = redis.Redis.from_url(REDIS_URL)
@@ -374,24 +379,42 @@ def main() -> None:
     errors = sum(row["errors"] for row in rows.values())
     base_p99, loaded_p99 = p(slow["baseline"], 0.99), p(slow["loaded"], 0.99)
     ratio = loaded_p99 / base_p99
-    checks = [
-        ("gateway added latency p50 @ 1 conn", "<= 1 ms", f"{added:.2f} ms", added <= 1.0),
-        ("gateway throughput / bare @ 64 conn", ">= 10%", f"{share:.1%}", share >= 0.10),
-        ("errors (all wrk runs)", "0", str(errors), errors == 0),
-        (
-            f"p99 with {args.slow_clients} slow clients / without",
-            "<= 2x",
-            f"{ratio:.2f}x ({loaded_p99:.2f} / {base_p99:.2f} ms, p50 {statistics.median(slow['loaded']):.2f} / "
-            f"{statistics.median(slow['baseline']):.2f} ms)",
-            ratio <= 2.0,
-        ),
-    ]
-    print()
-    print(f"{'target':45} {'goal':>9}  {'measured':45} result")
-    for name, goal, measured, passed in checks:
-        print(f"{name:45} {goal:>9}  {measured:45} {'pass' if passed else 'FAIL'}")
+    bare, through = rows[("bare", 64)], rows[("gateway", 64)]
+    results_report(
+        "gateway",
+        [
+            Result(
+                "gateway added latency p50 @ 1 connection",
+                added,
+                "ms",
+                "<= 1 ms",
+                target_at_most(added, 1.0),
+                detail=f"bare {rows[('bare', 1)]['p50']:.2f} ms, gateway {rows[('gateway', 1)]['p50']:.2f} ms",
+            ),
+            Result(
+                "gateway throughput / bare @ 64 connections",
+                share * 100,
+                "%",
+                ">= 10%",
+                target_at_least(share, 0.10),
+                ratio=share,
+                detail=f"{through['rps']:,.0f} of {bare['rps']:,.0f}/s",
+            ),
+            Result("errors (every wrk run)", errors, "", "0", errors == 0),
+            Result(
+                f"p99 with {args.slow_clients} slow clients / without",
+                ratio,
+                "x",
+                "<= 2x",
+                ratio <= 2.0,
+                detail=(
+                    f"{loaded_p99:.2f} / {base_p99:.2f} ms, p50 {statistics.median(slow['loaded']):.2f} / "
+                    f"{statistics.median(slow['baseline']):.2f} ms"
+                ),
+            ),
+        ],
+    )
     print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
-    sys.exit(0 if all(passed for *_, passed in checks) else 1)
 
 
 if __name__ == "__main__":

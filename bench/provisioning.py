@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 
 import psycopg
+from results import Result, db_prefix, results_report, target_at_most
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_URL = os.environ.get("POSTGRES_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
@@ -26,7 +27,7 @@ POSTGRES_URL = os.environ.get("POSTGRES_URL", "postgres://postgres@127.0.0.1:543
 
 def bench_django_setup(name: str) -> str:
     """A fresh database `bench_<name>`, the projects service pointed at it; returns its name."""
-    database = f"bench_{name}"
+    database = f"{db_prefix()}{name}"
     with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as server:
         server.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         server.execute(f'CREATE DATABASE "{database}"')
@@ -68,16 +69,22 @@ def percentile(values: list[float], fraction: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tenants", type=int, default=15)
+    parser.add_argument("--queries", type=int, default=2000, help="queries per mode for the routing cost")
     args = parser.parse_args()
     database = bench_django_setup("provisioning")
     try:
-        run(args.tenants)
-        routing()
+        results = run(args.tenants)
+        results += routing(args.queries)
     finally:
         bench_cleanup(database)
+    results_report("provisioning", results)
 
 
-def run(count: int) -> None:
+# What each method's p50 must stay within, when it has a target (issue 4).
+TARGETS_MS = {"clone (catalog copy, schema mode)": 200, "database mode (CREATE DATABASE TEMPLATE)": 1000}
+
+
+def run(count: int) -> list[Result]:
     from django.conf import settings
     from django.contrib.contenttypes.models import ContentType
     from django.db import connections
@@ -134,6 +141,7 @@ def run(count: int) -> None:
     print(f"{count} tenants per method; tenant apps: {tables} tables, {migrations} leaf migrations")
     print(f"| {'method':42} | p50 ms | p95 ms | mean ms |")
     print(f"|{'-' * 44}|-------:|-------:|--------:|")
+    results = []
     for label, method in methods.items():
         method()  # warm-up: caches, first connection
         timings = []
@@ -145,9 +153,21 @@ def run(count: int) -> None:
             f"| {label:42} | {percentile(timings, 0.5):6.0f} | {percentile(timings, 0.95):6.0f} "
             f"| {statistics.mean(timings):7.0f} |"
         )
+        p50, limit = percentile(timings, 0.5), TARGETS_MS.get(label)
+        results.append(
+            Result(
+                f"tenant ready p50: {label}",
+                p50,
+                "ms",
+                f"<= {limit:,} ms" if limit else "",
+                target_at_most(p50, limit) if limit else None,
+                detail=f"p95 {percentile(timings, 0.95):.0f} ms, {count} tenants",
+            )
+        )
+    return results
 
 
-def routing(queries: int = 2000) -> None:
+def routing(queries: int = 2000) -> list[Result]:
     """What routing a query costs: schema mode (default alias) vs database mode (runtime alias)."""
     from django.contrib.contenttypes.models import ContentType
     from django.db import connections
@@ -157,6 +177,7 @@ def routing(queries: int = 2000) -> None:
 
     print(f"\n| routing ({queries} queries each) | first query ms | per query us |")
     print("|---|---:|---:|")
+    results = []
     for isolation in ("schema", "database"):
         tenant_id = uuid.uuid4()
         tenant = services.tenant_provision(
@@ -174,6 +195,10 @@ def routing(queries: int = 2000) -> None:
                 ContentType.objects.exists()
         per_query = (time.perf_counter() - started) / queries * 1e6
         print(f"| {isolation} mode, tenant_context + 1 query | {first:.1f} | {per_query:.0f} |")
+        results.append(
+            Result(f"{isolation} mode: tenant_context + 1 query", per_query, "us", detail=f"first {first:.1f} ms")
+        )
+    return results
 
 
 if __name__ == "__main__":

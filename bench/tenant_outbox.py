@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/tenant_outbox.py [--writes 200]
 
-Each write is services.project_create() (two events: ProjectCreated, ProjectUserAdded), timed
+Each write is apps.projects.services.projects.project_create() (two events: ProjectCreated, ProjectUserAdded), timed
 from the call to its return, the commit and the after-commit work included:
 - schema mode: the events go to the service's outbox in the write's own transaction
 - database mode: the events commit in the tenant's outbox and are moved right after the commit
@@ -17,6 +17,7 @@ import time
 import uuid
 
 from provisioning import bench_cleanup, bench_django_setup
+from results import Result, results_report
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
@@ -30,8 +31,8 @@ def main() -> None:
     args = parser.parse_args()
     database = bench_django_setup("tenant_outbox")
     try:
-        from apps.projects import services as projects
         from apps.projects.permissions import CallerClaims
+        from apps.projects.services import projects
         from apps.projects.tenants import outbox, services
         from apps.projects.tenants.context import tenant_context
 
@@ -77,6 +78,12 @@ def main() -> None:
         print(f"\nrelay sweep: {moved} events moved in {sweep_ms:.0f} ms ({sweep_ms / max(moved, 1):.3f} ms per event)")
     finally:
         bench_cleanup(database)
+    results = []
+    for label, samples in rows:
+        p50, p95 = _percentiles(samples)
+        results.append(Result(f"project_create p50, {label}", p50, "ms", detail=f"p95 {p95:.1f} ms"))
+    results.append(Result("relay sweep per event", sweep_ms / max(moved, 1), "ms", detail=f"{moved} events"))
+    results_report("tenant_outbox", results)
 
 
 if __name__ == "__main__":
