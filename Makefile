@@ -72,7 +72,7 @@ boundaries: $(STAMP)
 	$(VENV)/bin/lint-imports
 
 # Every model change has its migration. DB_POOL_MAX_SIZE=0: one quick refused connection, not a pool retrying.
-SERVICES := identity tenancy projects shortener analytics
+SERVICES := $(filter-out base __init__,$(basename $(notdir $(wildcard config/settings/*.py))))
 migrations-check: $(STAMP)
 	@for service in $(SERVICES); do \
 	  echo "makemigrations --check: $$service"; \

@@ -6,8 +6,11 @@ the wrong database without a word, so a missing DJANGO_SETTINGS_MODULE stops it 
 """
 
 import os
+from pathlib import Path
 
-SERVICES = ("identity", "tenancy", "projects", "shortener", "analytics")
+# A service is a settings module of its own beside base.py.
+SERVICES = sorted(path.stem for path in (Path(__file__).parent / "settings").glob("*.py") if path.stem[0] != "_")
+SERVICES.remove("base")
 
 
 class SettingsModuleMissing(RuntimeError):
