@@ -102,10 +102,17 @@ CELERY_BEAT_SCHEDULE = {
     ),
 }
 
+# redis-py 8 times a read out after 5 s unless told otherwise, and the layer's receive blocks in
+# BZPOPMIN for 5 s: every idle board socket was torn down and reconnected every 5 s
+# (django/channels_redis#422). The read timeout outlasts that block, so only a dead Redis trips it.
+CHANNELS_REDIS_SOCKET_TIMEOUT = env_float("CHANNELS_REDIS_SOCKET_TIMEOUT", 15.0)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "projects"},
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": CHANNELS_REDIS_SOCKET_TIMEOUT}],
+            "prefix": "projects",
+        },
     }
 }
 

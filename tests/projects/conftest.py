@@ -6,6 +6,7 @@ the test's transaction, or, for tests that need real commits (live updates, the 
 server), by truncating the tenant tables.
 """
 
+import copy
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -62,12 +63,11 @@ def _live_settings_apart() -> None:
 
     settings.PROJECTS_LIVE_REDIS_URL = REDIS_URL
     settings.PROJECTS_LIVE_PREFIX = f"projtest:{uuid.uuid4().hex[:8]}"
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": settings.PROJECTS_LIVE_PREFIX},
-        }
-    }
+    # The service's own layer settings (its Redis read timeout included), on this suite's database.
+    layer = copy.deepcopy(settings.CHANNEL_LAYERS["default"])
+    layer["CONFIG"]["hosts"] = [{**host, "address": REDIS_URL} for host in layer["CONFIG"]["hosts"]]
+    layer["CONFIG"]["prefix"] = settings.PROJECTS_LIVE_PREFIX
+    settings.CHANNEL_LAYERS = {"default": layer}
     channel_layers.backends = {}
     import apps.projects.live as live
 

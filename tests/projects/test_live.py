@@ -88,6 +88,27 @@ async def test_a_move_reaches_an_open_board_and_a_reconnect_catches_up(committed
 
 
 @pytest.mark.asyncio
+async def test_an_idle_board_socket_outlasts_the_channel_layers_blocking_read(committed) -> None:
+    """The layer's receive blocks in Redis for `brpop_timeout` (5 s); redis-py 8 gave up reading after
+    5 s by default and tore every idle socket down (django/channels_redis#422). Still open after that,
+    and still live."""
+    from channels.layers import get_channel_layer
+
+    tenant = committed["proj_a"]
+    board = await sync_to_async(_board_in)(tenant, "IDLE")
+    task_id = await sync_to_async(_create)(tenant, board, "A")
+    communicator = _communicator(tenant, board["id"])
+    assert (await communicator.connect())[0]
+    await _receive_until(communicator, "hello")
+
+    await asyncio.sleep(get_channel_layer().brpop_timeout + 1.5)  # idle: the time under test, not a wait
+    await sync_to_async(_move)(tenant, board, task_id, board["columns"][1])
+    moved = await _receive_until(communicator, "task.moved")
+    assert moved["data"]["column"] == board["columns"][1]
+    await communicator.disconnect()
+
+
+@pytest.mark.asyncio
 async def test_sockets_without_access_are_closed(committed) -> None:
     tenant, other = committed["proj_a"], committed["proj_b"]
     board = await sync_to_async(_board_in)(tenant, "LOCK")
