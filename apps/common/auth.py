@@ -143,8 +143,14 @@ def revoked_jti_key(jti: str) -> str:
 
 
 @functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=8)
 def revocation_redis(url: str) -> redis.Redis:
-    """The Redis that holds revoked jtis (the gateway reads the same DB)."""
+    """The Redis that holds revoked jtis (the gateway reads the same DB): one client per process.
+
+    Every request checks it, so a client (and a TCP connection) per call cost a connect on each
+    request and a burst of connections whenever the open board sockets re-checked together
+    (docs/benchmarks.md, live fan-out). redis-py's pool is thread-safe and resets itself after a fork.
+    """
     return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
 
 

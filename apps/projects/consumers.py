@@ -9,6 +9,7 @@ as they are, so fan-out to many viewers costs no JSON work per viewer.
 
 import asyncio
 import json
+import random
 import time
 from dataclasses import dataclass
 
@@ -138,9 +139,13 @@ class BoardConsumer(AsyncWebsocketConsumer):
     async def _session_watch(self, *, jti: str, expires_at: int) -> None:
         """Closes the socket (4401: the board renews its token and reconnects, or signs in) once
         the token expires or is revoked; the client sees no more of the board than its token allows."""
+        # Sockets opened together would re-check together: a random first wait spreads them out, and
+        # the check runs on a worker thread, not the one thread that serves the sync views.
+        wait = random.uniform(0.5, 1.0) * SESSION_RECHECK_SECONDS  # noqa: S311 (spreading load, not a secret)
         while (remaining := expires_at - time.time()) > 0:
-            await asyncio.sleep(min(SESSION_RECHECK_SECONDS, remaining))
-            if await sync_to_async(jti_is_revoked)(jti):
+            await asyncio.sleep(min(wait, remaining))
+            wait = SESSION_RECHECK_SECONDS
+            if await sync_to_async(jti_is_revoked, thread_sensitive=False)(jti):
                 break
         await self.close(code=CLOSE_UNAUTHENTICATED)
 
