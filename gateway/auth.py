@@ -107,13 +107,20 @@ def csrf_check(*, method: str, token: PresentedToken, headers: Any, cookies: dic
         raise GatewayError(403, "csrf_failed", "Send the csrftoken cookie's value in the X-CSRFToken header")
 
 
+JWKS_RETRY_AFTER_FAILURE = 1.0  # seconds
+JWKS_FETCH_TIMEOUT = 5.0
+
+
 class JwksCache:
     def __init__(self, *, settings: GatewaySettings, client: aiohttp.ClientSession) -> None:
         self._settings = settings
         self._client = client
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = 0.0
-        self._last_attempt = float("-inf")
+        # When an unknown kid may next refetch: `jwks_refetch_interval` after a fetch that worked, so
+        # forged kids cannot hammer identity; soon after one that failed (identity still starting,
+        # or making its first key), so a fresh stack does not refuse its first tokens for that long.
+        self._next_fetch_at = float("-inf")
         self._refresh: asyncio.Task[None] | None = None
 
     @property
@@ -123,7 +130,7 @@ class JwksCache:
     def refresh_start(self) -> asyncio.Task[None]:
         """Start a refetch unless one is running; callers share the same task."""
         if self._refresh is None or self._refresh.done():
-            self._last_attempt = time.monotonic()
+            self._next_fetch_at = time.monotonic() + self._settings.jwks_refetch_interval
             self._refresh = asyncio.create_task(self._fetch(), name="jwks-refresh")
         return self._refresh
 
@@ -138,12 +145,14 @@ class JwksCache:
             async with self._client.get(
                 self.url,
                 headers={"Accept": "application/json"},
-                timeout=aiohttp.ClientTimeout(total=self._settings.health_timeout),
+                # Identity's first answer may wait for it to generate its first key pair.
+                timeout=aiohttp.ClientTimeout(total=max(self._settings.health_timeout, JWKS_FETCH_TIMEOUT)),
             ) as response:
                 response.raise_for_status()
                 keys = self._parse(await response.json(content_type=None))
         except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-            logger.error("could not fetch identity's JWKS from %s: %s", self.url, error)
+            logger.error("could not fetch identity's JWKS from %s: %r", self.url, error)
+            self._next_fetch_at = time.monotonic() + min(JWKS_RETRY_AFTER_FAILURE, self._settings.jwks_refetch_interval)
             return
         self._keys = keys
         self._fetched_at = time.monotonic()
@@ -176,7 +185,7 @@ class JwksCache:
                 self.refresh_start()  # serve the cached key meanwhile
             return key
         running = self._refresh is not None and not self._refresh.done()
-        if not running and now - self._last_attempt < self._settings.jwks_refetch_interval:
+        if not running and now < self._next_fetch_at:
             return None
         refresh = self.refresh_start()
         with contextlib.suppress(TimeoutError):

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import serialization
 
 from gateway.auth import path_is_public
 from tests.gateway.conftest import ACME_ID, Gateway
-from tests.helpers import TestSigningKey, access_claims
+from tests.helpers import TestSigningKey, access_claims, wait_until
 
 
 def _b64(data: bytes) -> str:
@@ -124,6 +124,20 @@ def test_unknown_kids_do_not_hammer_identity(make_gateway, stack) -> None:
         assert gateway.get("/api/projects", token=rogue.sign(access_claims(ACME_ID))).status_code == 401
 
     assert stack.states["identity"].jwks_fetches - fetches_before <= 1
+
+
+def test_a_failed_jwks_fetch_is_retried_soon_not_after_the_refetch_interval(make_gateway, stack) -> None:
+    """A gateway that started before identity could answer (a fresh stack) must not refuse the
+    first tokens for the whole refetch interval: only a fetch that succeeded holds off the next."""
+    fresh = TestSigningKey("fresh-key")
+    stack.states["identity"].jwks = {"keys": [stack.key.public_jwk, fresh.public_jwk]}
+    stack.states["identity"].jwks_failures = 1  # the gateway's warm-up fetch at start: identity is not up yet
+    fetches_before = stack.states["identity"].jwks_fetches
+    gateway = make_gateway(jwks_refetch_interval=60)
+    token = fresh.sign(access_claims(ACME_ID))
+
+    assert wait_until(lambda: gateway.get("/api/projects", token=token).status_code == 200, timeout=5, interval=0.2)
+    assert stack.states["identity"].jwks_fetches - fetches_before == 2  # the failed one, then one that worked
 
 
 def test_public_paths_need_no_token(gateway: Gateway) -> None:

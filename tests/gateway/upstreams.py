@@ -28,6 +28,7 @@ class UpstreamState:
     tenant_lookups: dict[str, int] = field(default_factory=dict)
     jwks: dict = field(default_factory=lambda: {"keys": []})
     jwks_fetches: int = 0
+    jwks_failures: int = 0  # how many of the next JWKS fetches answer 503
     openapi: dict | None = None
     first_chunk_seen: threading.Event = field(default_factory=threading.Event)
     websocket_close_codes: list[int | None] = field(default_factory=list)
@@ -74,6 +75,9 @@ def upstream_app(service: str, state: UpstreamState) -> Starlette:
 
     async def jwks(request: Request) -> JSONResponse:
         state.jwks_fetches += 1
+        if state.jwks_failures > 0:
+            state.jwks_failures -= 1
+            return JSONResponse({"error": "starting"}, status_code=503)
         return JSONResponse(state.jwks)
 
     async def upload(request: Request) -> JSONResponse:
