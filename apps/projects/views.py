@@ -13,7 +13,7 @@ from django_tenants.utils import get_public_schema_name
 
 from apps.common.auth import InvalidToken, WrongTenant, tenant_id_from_request, token_from_request, verify_access_token
 from apps.common.exceptions import NotFound
-from apps.projects import live, selectors
+from apps.projects import cards, live, selectors
 from apps.projects.db import tenant_connection
 from apps.projects.models import ColumnCategory, Priority
 from apps.projects.schemas import TaskOut
@@ -83,6 +83,8 @@ def board_page(request: HttpRequest, board_id: int) -> HttpResponse:
     seq = live.board_seq(schema=tenant_connection().schema_name, board_id=board_id)
     board = selectors.board_get(caller=request.claims, board_id=board_id, filters=filters)
     labels = sorted({label for column in board["columns"] for task in column["tasks"] for label in task["labels"]})
+    for column in board["columns"]:
+        column["cards_html"] = cards.cards_html(column["tasks"])
     context = {
         "board": board,
         "seq": seq,
