@@ -43,14 +43,14 @@ def test_every_type_has_a_valid_v1_schema_and_a_sample_that_passes(event_type: s
 @pytest.mark.parametrize(
     ("event_type", "data", "reason"),
     [
-        ("URLExpired", {"code": "Ab3dE"}, "URLExpired v1 data: 'reason' is a required property"),
-        ("TaskAssigned", {**SAMPLES["TaskAssigned"], "assignees": "12"}, "data.assignees: '12' is not of type 'array'"),
+        ("URLExpired", {"code": "Ab3dE"}, 'URLExpired v1 data: "reason" is a required property'),
+        ("TaskAssigned", {**SAMPLES["TaskAssigned"], "assignees": "12"}, 'data.assignees: "12" is not of type "array"'),
         (
             "TenantCreated",
             {**SAMPLES["TenantCreated"], "isolation": "cluster"},
-            "data.isolation: 'cluster' is not one of",
+            'data.isolation: "cluster" is not one of',
         ),
-        ("URLCreated", {**SAMPLES["URLCreated"], "expires_at": "tomorrow"}, "'tomorrow' is not a 'date-time'"),
+        ("URLCreated", {**SAMPLES["URLCreated"], "expires_at": "tomorrow"}, '"tomorrow" is not a "date-time"'),
         ("TaskMoved", {}, "Unknown event type 'TaskMoved'"),
         ("URLExpired", {"code": "Ab3dE", "reason": object()}, "URLExpired data is not JSON"),
     ],
@@ -87,9 +87,9 @@ def _document(**changes: object) -> bytes:
         (b"{not json", "The message body is not JSON"),
         (_document(version=2), "URLExpired has no schema for version 2"),
         (_document(type="NoSuchThing"), "Unknown event type 'NoSuchThing'"),
-        (_document(occurred_at="last tuesday"), "envelope.occurred_at: 'last tuesday' is not a 'date-time'"),
-        (_document(id="42"), "envelope.id: '42' does not match"),
-        (_document(data={"code": 5, "reason": "x"}), "data.code: 5 is not of type 'string'"),
+        (_document(occurred_at="last tuesday"), 'envelope.occurred_at: "last tuesday" is not a "date-time"'),
+        (_document(id="42"), 'envelope.id: "42" does not match'),
+        (_document(data={"code": 5, "reason": "x"}), 'data.code: 5 is not of type "string"'),
         (_document(extra=1), "Additional properties are not allowed ('extra' was unexpected)"),
     ],
 )

@@ -80,7 +80,7 @@ def test_dlq_list_and_replay_from_the_command_line(start_consumer, raw_publish) 
     call_command("events", "dlq", "list", "probe", stdout=listing)
     first, summary = listing.getvalue().splitlines()
     assert json.loads(first)["event_id"] == "bad-1" and json.loads(first)["kind"] == "invalid"
-    assert "envelope: 'type' is a required property" in json.loads(first)["reason"]
+    assert 'envelope: "type" is a required property' in json.loads(first)["reason"]
     assert summary == "1 dead letter(s) in the probe queue"
 
     replay = io.StringIO()

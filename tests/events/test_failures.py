@@ -51,7 +51,7 @@ def test_an_invalid_message_goes_to_the_dead_letter_queue_with_its_reason(
     assert letters["not-json"].kind == "invalid"
     assert letters["not-json"].reason.startswith("The message body is not JSON")
     assert letters["not-json"].body == "<html>not an event</html>"
-    assert letters[broken["id"]].reason == "URLExpired v1 data: 'reason' is a required property"
+    assert letters[broken["id"]].reason == 'URLExpired v1 data: "reason" is a required property'
     assert ProbeRecord.objects.count() == 1 and ProcessedEvent.objects.count() == 1
     # Listing leaves them where they are.
     assert len(dead_letters_list(service="probe")) == 2
