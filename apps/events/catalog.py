@@ -194,6 +194,15 @@ def data_validate(event_type: str, data: object, *, version: int | None = None) 
         raise InvalidEvent(_describe(error, f"{event_type} v{version} data"))
 
 
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _json_loads(text: str | bytes) -> Any:
+    """json.loads without Python's NaN and Infinity, which other readers (PostgreSQL's jsonb) refuse."""
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
 def envelope_create(
     event_type: str,
     data: dict,
@@ -206,8 +215,8 @@ def envelope_create(
     version = latest_version(event_type)
     try:
         # Through JSON and back: what consumers will see is exactly what was validated.
-        data = json.loads(json.dumps(data))
-    except (TypeError, ValueError) as exc:
+        data = _json_loads(json.dumps(data, allow_nan=False))
+    except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidEvent(f"{event_type} data is not JSON: {exc}") from None
     data_validate(event_type, data, version=version)
     return Envelope(
@@ -228,7 +237,11 @@ def envelope_parse(body: bytes | str | dict) -> Envelope:
         document = body
     else:
         try:
-            document = json.loads(body)
+            document = _json_loads(body)
+        except RecursionError:
+            # Not the consumer's problem to crash on: refused like any other bad body, so it is
+            # dead-lettered instead of redelivered forever.
+            raise InvalidEvent("The message body is nested too deeply") from None
         except (TypeError, ValueError) as exc:
             raise InvalidEvent(f"The message body is not JSON: {exc}") from None
     error = _envelope_schema().first_error(document)

@@ -53,6 +53,7 @@ def test_every_type_has_a_valid_v1_schema_and_a_sample_that_passes(event_type: s
         ("URLCreated", {**SAMPLES["URLCreated"], "expires_at": "tomorrow"}, '"tomorrow" is not a "date-time"'),
         ("TaskMoved", {}, "Unknown event type 'TaskMoved'"),
         ("URLExpired", {"code": "Ab3dE", "reason": object()}, "URLExpired data is not JSON"),
+        ("URLExpired", {"code": "Ab3dE", "reason": "x", "ratio": float("nan")}, "URLExpired data is not JSON"),
     ],
 )
 def test_invalid_data_is_refused_with_the_reason(event_type: str, data: dict, reason: str) -> None:
@@ -91,6 +92,8 @@ def _document(**changes: object) -> bytes:
         (_document(id="42"), 'envelope.id: "42" does not match'),
         (_document(data={"code": 5, "reason": "x"}), 'data.code: 5 is not of type "string"'),
         (_document(extra=1), "Additional properties are not allowed ('extra' was unexpected)"),
+        (_document(data={"code": "x", "reason": "x", "ratio": float("nan")}), "NaN is not a JSON value"),
+        (b'{"data": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_001, "The message body is nested too deeply"),
     ],
 )
 def test_a_message_that_is_not_a_valid_event_is_refused_with_the_reason(body: bytes, reason: str) -> None:
