@@ -36,6 +36,8 @@ from apps.projects.schemas import (
     ProjectIn,
     ProjectOut,
     ProjectPatch,
+    SearchOut,
+    SearchQueryIn,
     SubtaskIn,
     SubtaskOut,
     SubtaskPatch,
@@ -331,6 +333,16 @@ def add_worklog(request: HttpRequest, task_id: Id, payload: WorkLogIn) -> Status
 def delete_worklog(request: HttpRequest, worklog_id: Id) -> Status:
     worklog_services.worklog_delete(caller=_claims(request), worklog_id=worklog_id)
     return Status(204, None)
+
+
+# Search -------------------------------------------------------------------------------------------
+
+
+@router.get("/search", response=SearchOut)
+def search_tasks(request: HttpRequest, query: Query[SearchQueryIn]) -> dict:
+    """Tasks the caller may read, ranked: an exact key first, then title and key, description, comments."""
+    items = selectors.task_search(caller=_claims(request), text=query.q, limit=query.limit)
+    return {"query": query.q.strip(), "items": items}
 
 
 def install(api: NinjaAPI) -> None:

@@ -6,6 +6,7 @@ foreign key: users live in another service's database.
 
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
@@ -119,6 +120,9 @@ class Task(models.Model):
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Key and title (weight A), description (B) and comments (C), written only by
+    # services.search.task_search_refresh (apps/projects/search.py says how it is built and read).
+    search_vector = SearchVectorField(null=True, editable=False)
 
     class Meta:
         ordering = ["column_id", "rank", "id"]
@@ -128,6 +132,7 @@ class Task(models.Model):
             models.Index(fields=["board", "column", "rank"], name="task_board_order_idx"),
             GinIndex(fields=["assignees"], name="task_assignees_gin"),
             GinIndex(fields=["labels"], name="task_labels_gin"),
+            GinIndex(fields=["search_vector"], name="task_search_gin"),
         ]
 
     def __str__(self) -> str:

@@ -11,7 +11,7 @@ import datetime as dt
 from ninja import Field, Schema
 
 from apps.common.ninja import INTEGER_MAX, Count, Id, Text
-from apps.projects import selectors
+from apps.projects import search, selectors
 from apps.projects.models import ColumnCategory, Comment, Priority, ProjectRole, WorkLog
 
 
@@ -313,3 +313,36 @@ class TaskListQuery(TaskFiltersIn):
     # Plain ints with their bounds spelled out: Ninja's query flattening keeps only one Field per parameter.
     limit: int = Field(50, ge=1, le=selectors.MAX_PAGE)
     offset: int = Field(0, ge=0, le=INTEGER_MAX)
+
+
+class SearchQueryIn(Schema):
+    # Lengths are checked by selectors.task_search, whose refusals name the case (query_required, query_too_long).
+    q: Text = Field(
+        "",
+        description=f"words, a task key (DEMO-4) or a key being typed (DEMO-); 1-{search.MAX_QUERY_LENGTH} characters;"
+        ' quotes for a phrase, "or", "-word" to leave a word out; the last word is a prefix unless a space follows it',
+    )
+    limit: int = Field(search.DEFAULT_LIMIT, ge=1, le=search.MAX_LIMIT)
+
+
+class SearchHit(Schema):
+    id: int
+    key: str
+    title: str
+    title_html: str = Field(..., description="the title, HTML-escaped, with the matched words in <mark>")
+    board: int
+    board_name: str
+    project: int
+    project_key: str
+    project_name: str
+    column: int
+    column_name: str
+    matched: str = Field(..., description="where it matched best: key, title, description, comment or text")
+    snippet: str = Field(..., description="the matching part of the description or of a comment, as text")
+    snippet_html: str = Field(..., description="the snippet, HTML-escaped, with the matched words in <mark>")
+    url: str = Field(..., description="the board page with this card open")
+
+
+class SearchOut(Schema):
+    query: str
+    items: list[SearchHit]

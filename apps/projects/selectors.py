@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce
 from markdown_it import MarkdownIt
 
 from apps.common.exceptions import NotFound
+from apps.projects import search
 from apps.projects.db import tenant_connection
 from apps.projects.errors import InvalidInput
 from apps.projects.models import (
@@ -387,3 +388,27 @@ def worklog_totals(*, caller: Caller, project_id: int, task_id: int | None = Non
 
 def activity_for_task(*, task_id: int) -> list[dict]:
     return list(Activity.objects.filter(task_id=task_id).values("verb", "actor_id", "data", "created_at"))
+
+
+def task_search(*, caller: Caller, text: str, limit: int = search.DEFAULT_LIMIT) -> list[dict]:
+    """The tasks the caller may read that match `text` (apps/projects/search.py), best first: an
+    exact key first, then by rank. One query, whatever the number of tasks or hits. A text that
+    ends with a space has no word being typed (no prefix match)."""
+    typed = text
+    text = text.strip()
+    if not text:
+        raise InvalidInput("Type a word or a task key to search for", code="query_required")
+    if len(text) > search.MAX_QUERY_LENGTH:
+        raise InvalidInput(f"A search is at most {search.MAX_QUERY_LENGTH} characters", code="query_too_long")
+    if not 1 <= limit <= search.MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {search.MAX_LIMIT}")
+    query = search.SearchQuery.parse(f"{text} " if typed[-1:].isspace() else text)
+    if query.empty:  # only operators and punctuation: nothing can match
+        return []
+    every_project = is_tenant_admin(caller)
+    with tenant_connection().cursor() as cursor:
+        cursor.execute(
+            search.search_sql(query, every_project=every_project),
+            search.search_params(query, user_id=caller.user_id, limit=limit),
+        )
+        return [search.search_hit(row) for row in cursor.fetchall()]

@@ -7,6 +7,7 @@ from apps.projects.db import tenant_db
 from apps.projects.errors import InvalidInput
 from apps.projects.models import Comment
 from apps.projects.permissions import Caller
+from apps.projects.services.search import task_search_refresh
 from apps.projects.services.shared import locked_task, publish, record_activity, task_event_data
 
 
@@ -19,6 +20,7 @@ def comment_add(*, caller: Caller, task_id: int, body: str) -> Comment:
     with transaction.atomic(using=tenant_db()):
         task, _ = locked_task(caller, task_id, "comment")
         comment = Comment.objects.create(task=task, author_id=caller.user_id, body=body)
+        task_search_refresh(task=task)
         record_activity(task.id, caller, "commented", comment=comment.id)
         publish(
             "TaskCommentAdded",

@@ -15,6 +15,7 @@ from apps.projects.models import Board, Column, Priority, Project, Task
 from apps.projects.permissions import READ, Caller, project_actions, require
 from apps.projects.ranks import RankError, needs_rebalance, rank_between, spread
 from apps.projects.selectors import task_card
+from apps.projects.services.search import task_search_refresh
 from apps.projects.services.shared import (
     check_version,
     clean_strings,
@@ -26,6 +27,8 @@ from apps.projects.services.shared import (
 )
 
 TASK_FIELDS = ("title", "description", "assignees", "labels", "priority", "due_date", "estimate_minutes")
+# What the search vector is built from (services/search.py): a change to one rebuilds it.
+SEARCHED_FIELDS = frozenset({"title", "description"})
 
 
 MAX_LABELS = 20
@@ -102,6 +105,7 @@ def task_create(
         )
         full_clean(task, exclude=["project", "board", "column", "rank", "number", "key"])
         task.save()
+        task_search_refresh(task=task)
         record_activity(task.id, caller, "created", column=column.id)
         task_event = task_event_data(task)
         publish(
@@ -150,6 +154,8 @@ def task_update(*, caller: Caller, task_id: int, expected_version: int | None = 
         full_clean(task, exclude=["project", "board", "column", "rank", "number", "key"])
         task.version += 1
         task.save(update_fields=[*changed, "version", "updated_at"])
+        if SEARCHED_FIELDS & set(changed):
+            task_search_refresh(task=task)
         record_activity(task.id, caller, "updated", fields=sorted(changed))
         added = [user for user in task.assignees if user not in previous_assignees]
         if "assignees" in changed:
