@@ -128,12 +128,19 @@ def highlight_sql(query: SearchQuery) -> str:
     return "(to_tsquery('english', %(highlight)s) || to_tsquery('simple', %(highlight)s))"
 
 
-def marked_text_sql(expression: str) -> str:
-    """`expression` ready for ts_headline: our marks removed, "<" replaced by its stand-in."""
+def marked_text_sql(expression: str, *, markdown: bool = False) -> str:
+    """`expression` ready for ts_headline: our marks removed, "<" replaced by its stand-in, and for
+    markdown the marks of bold, code, headings and quotes dropped (a snippet is read as text)."""
     replaced = expression
     for char in (MARK_START, MARK_STOP, LESS_THAN):
         replaced = f"replace({replaced}, chr({ord(char)}), '')"
+    if markdown:
+        replaced = f"regexp_replace({replaced}, {MARKDOWN_MARKS}, '', 'gn')"
     return f"replace({replaced}, '<', chr({ord(LESS_THAN)}))"
+
+
+# Bold and code marks anywhere; heading and quote marks that open a line ('n': ^ is a line start).
+MARKDOWN_MARKS = "'\\*\\*|__|`+|^ {0,3}#{1,6} +|^ {0,3}> ?'"
 
 
 HEADLINE_OPTIONS = (
@@ -145,7 +152,7 @@ SHORT_TEXT = 240  # characters: a text this short is shown whole, not cut into f
 
 def headline_sql(expression: str, highlight: str) -> str:
     """ts_headline of `expression`: whole when short, else up to two fragments around the matches."""
-    text = marked_text_sql(expression)
+    text = marked_text_sql(expression, markdown=True)
     return (
         f"CASE WHEN length({expression}) <= {SHORT_TEXT}"
         f" THEN ts_headline('simple', {text}, {highlight}, %(whole_options)s)"

@@ -12,8 +12,8 @@ from django.views.decorators.http import require_GET
 from django_tenants.utils import get_public_schema_name
 
 from apps.common.auth import InvalidToken, WrongTenant, tenant_id_from_request, token_from_request, verify_access_token
-from apps.common.exceptions import NotFound
-from apps.projects import cards, live, selectors
+from apps.common.exceptions import InvalidInput, NotFound
+from apps.projects import cards, live, search, selectors
 from apps.projects.db import tenant_connection
 from apps.projects.models import ColumnCategory, Priority
 from apps.projects.schemas import TaskOut
@@ -107,3 +107,22 @@ def card_panel(request: HttpRequest, board_id: int, task_id: int) -> HttpRespons
     if task["board"] != board_id:
         raise Http404("No such task on this board")
     return render(request, "projects/_panel.html", {"task": task, "actions": set(task["actions"])})
+
+
+@require_GET
+@page_auth
+def search_page(request: HttpRequest) -> HttpResponse:
+    """The organization's tasks matching ?q= (what the quick-open's "All results" opens)."""
+    text = request.GET.get("q", "")
+    items: list[dict] = []
+    error = None
+    if text.strip():
+        try:
+            items = selectors.task_search(caller=request.claims, text=text, limit=search.MAX_LIMIT)
+        except InvalidInput as exc:  # shown next to the field, with what was typed
+            error = exc.message
+    return render(
+        request,
+        "projects/search.html",
+        {"q": text, "searched": bool(text.strip()) and error is None, "items": items, "error": error},
+    )

@@ -94,6 +94,15 @@ def test_snippets_mark_the_words_and_escape_everything_else(board, member) -> No
     assert titled["title_html"] == "&lt;img src=x <mark>onerror</mark>=alert(1)&gt; card"
 
 
+def test_snippets_read_markdown_as_text(board, member) -> None:
+    add(member, board, "Notes", "## Rollout\n\n> **Deploy** with `make release`, then check __metrics__ * twice")
+
+    (hit,) = selectors.task_search(caller=member, text="deploy")
+
+    assert hit["snippet"] == "Rollout Deploy with make release, then check metrics * twice"
+    assert hit["snippet_html"] == "Rollout <mark>Deploy</mark> with make release, then check metrics * twice"
+
+
 def test_marks_in_the_text_itself_cannot_unbalance_the_html() -> None:
     start, stop = "\ue000", "\ue001"
     assert highlighted(f"a {stop}b{start} c {start}d").html == "a b<mark> c d</mark>"
@@ -329,3 +338,36 @@ def test_the_api_refuses_an_empty_or_too_long_query_clearly(api_board, as_member
 
 def test_the_api_needs_a_token(tenant_a) -> None:
     assert_error(Client().get("/api/search?q=x", HTTP_X_TENANT_ID=tenant_a.tenant_id), 401)
+
+
+def test_the_search_page_shows_marked_escaped_hits_linking_to_the_open_card(api_board, as_member, tenant_a) -> None:
+    created = as_member.post(
+        "/api/tasks", {"board": api_board["id"], "title": "<b>Bold</b> move", "description": "Pack the <i>boxes</i>"}
+    ).json()
+    browser = Client()
+    browser.cookies["access_token"] = as_member.headers["HTTP_AUTHORIZATION"].split()[1]
+
+    page = browser.get("/search/?q=boxes", HTTP_X_TENANT_ID=tenant_a.tenant_id)
+
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert f'href="/boards/{api_board["id"]}/?task={created["id"]}"' in html
+    assert "&lt;b&gt;Bold&lt;/b&gt; move" in html
+    assert "Pack the &lt;i&gt;<mark>boxes</mark>&lt;/i&gt;" in html
+    assert "1 task" in html
+    none = browser.get("/search/?q=zebra", HTTP_X_TENANT_ID=tenant_a.tenant_id).content.decode()
+    assert "No tasks match “zebra”" in none
+    too_long = browser.get("/search/?q=" + "y" * 201, HTTP_X_TENANT_ID=tenant_a.tenant_id).content.decode()
+    assert "at most 200 characters" in too_long and 'value="' + "y" * 201 + '"' in too_long
+    empty = browser.get("/search/", HTTP_X_TENANT_ID=tenant_a.tenant_id)
+    assert empty.status_code == 200 and "search-hit" not in empty.content.decode()
+    anonymous = Client().get("/search/?q=boxes", HTTP_X_TENANT_ID=tenant_a.tenant_id)
+    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/login?next=")
+
+
+def test_every_signed_in_page_offers_the_quick_open(api_board, as_member, tenant_a) -> None:
+    browser = Client()
+    browser.cookies["access_token"] = as_member.headers["HTTP_AUTHORIZATION"].split()[1]
+    for path in ("/projects/", f"/boards/{api_board['id']}/", "/search/"):
+        html = browser.get(path, HTTP_X_TENANT_ID=tenant_a.tenant_id).content.decode()
+        assert "data-quickopen" in html and 'role="combobox"' in html and "js/quickopen.js" in html, path
