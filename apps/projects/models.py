@@ -120,9 +120,6 @@ class Task(models.Model):
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    # Key and title (weight A), description (B) and comments (C), written only by
-    # services.search.task_search_refresh (apps/projects/search.py says how it is built and read).
-    search_vector = SearchVectorField(null=True, editable=False)
 
     class Meta:
         ordering = ["column_id", "rank", "id"]
@@ -132,11 +129,32 @@ class Task(models.Model):
             models.Index(fields=["board", "column", "rank"], name="task_board_order_idx"),
             GinIndex(fields=["assignees"], name="task_assignees_gin"),
             GinIndex(fields=["labels"], name="task_labels_gin"),
-            GinIndex(fields=["search_vector"], name="task_search_gin"),
         ]
 
     def __str__(self) -> str:
         return self.key
+
+
+class TaskSearch(models.Model):
+    """A task's full-text search vector: key and title (weight A), description (B), comments (C).
+
+    Written only by services.search.task_search_refresh (apps/projects/search.py says how it is
+    built and read). A row of its own, not a column of Task: a move, an assignment or any other
+    write of the task's row never rewrites the vector nor its GIN index entries, and a search
+    scans narrow rows.
+    """
+
+    task = models.OneToOneField(Task, on_delete=models.CASCADE, primary_key=True, related_name="search")
+    # Who may read it. No index of its own: a search must filter the GIN index's matches by project,
+    # not read a whole project's vectors to test each (a project's deletion scans this table, rarely).
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    vector = SearchVectorField()
+
+    class Meta:
+        indexes = [GinIndex(fields=["vector"], name="task_search_gin")]
+
+    def __str__(self) -> str:
+        return f"search vector of {self.task_id}"
 
 
 class Subtask(models.Model):

@@ -1,11 +1,12 @@
 """Full-text search over an organization's tasks: how a task's search vector is built, how a
 query is read, and how highlighted snippets become safe HTML.
 
-The vector (`Task.search_vector`, a GIN index) holds the task's key as one lexeme `#demo-4`,
-its title (weight A), description (B) and comments (C), each twice: stemmed (`english`, so
-"deployed" finds "deploy") and as written (`simple`, so a word being typed matches as a prefix
-even where the stem is shorter than what was typed: "descripti" is no prefix of the stem
-"descript"). services/search.py writes it; selectors.task_search reads it in one statement.
+The vector (`TaskSearch.vector`: a row per task beside the task's own, in a GIN index) holds
+the task's key as one lexeme `#demo-4`, its title (weight A), description (B) and comments (C),
+each twice: stemmed (`english`, so "deployed" finds "deploy") and as written (`simple`, so a
+word being typed matches as a prefix even where the stem is shorter than what was typed:
+"descripti" is no prefix of the stem "descript"). services/search.py writes it;
+selectors.task_search reads it in one statement.
 
 A query is PostgreSQL's `websearch_to_tsquery` (quotes, `or`, `-word`; it never fails on odd
 input) for the complete words, and a prefix match for the word being typed (the last one, when
@@ -36,7 +37,7 @@ WORD_RE = re.compile(r"[^\W_]+")
 
 
 def _refresh_sql(where: str) -> str:
-    """An UPDATE that rebuilds the search vector of the tasks `where` selects (alias t)."""
+    """An upsert of the search rows of the tasks `where` selects (alias t), built from the tasks."""
     texts = {"t.title": "A", f"left(t.description, {DESCRIPTION_CHARS})": "B", "c.body": "C"}
     # Keys are 2-10 capitals or digits, a hyphen and a number: safe inside a tsvector literal.
     parts = ["setweight(('''#' || lower(t.key) || ''':1')::tsvector, 'A')"]
@@ -48,15 +49,17 @@ def _refresh_sql(where: str) -> str:
     vector = "\n    || ".join(parts)
     comments = f"left(coalesce(string_agg(k.body, E'\\n' ORDER BY k.created_at DESC, k.id DESC), ''), {COMMENTS_CHARS})"
     return (
-        f"WITH c AS (\n  SELECT t.id, {comments} AS body\n"  # noqa: S608 - constants; values are parameters
-        f"    FROM projects_task t LEFT JOIN projects_comment k ON k.task_id = t.id\n"
-        f"{where}   GROUP BY t.id\n)\n"
-        f"UPDATE projects_task t SET search_vector =\n    {vector}\n  FROM c WHERE c.id = t.id"
+        "INSERT INTO projects_tasksearch (task_id, project_id, vector)\n"  # noqa: S608 - constants; values are parameters
+        f"SELECT t.id, t.project_id,\n    {vector}\n"
+        "  FROM projects_task t\n"
+        f"  CROSS JOIN LATERAL (SELECT {comments} AS body FROM projects_comment k WHERE k.task_id = t.id) c\n"
+        f"{where}"
+        "ON CONFLICT (task_id) DO UPDATE SET project_id = EXCLUDED.project_id, vector = EXCLUDED.vector"
     )
 
 
-# Some tasks' vectors (run in the transaction that changed them), or every task's (a backfill).
-REFRESH_SQL = _refresh_sql("   WHERE t.id = ANY(%(ids)s)\n")
+# Some tasks' rows (run in the transaction that changed them), or every task's (a backfill).
+REFRESH_SQL = _refresh_sql(" WHERE t.id = ANY(%(ids)s)\n")
 REFRESH_ALL_SQL = _refresh_sql("")
 
 
@@ -70,6 +73,7 @@ class SearchQuery:
     key_prefix: str | None  # a tsquery literal "'#demo-1':*": a key being typed
     key_phrase: str | None  # websearch_to_tsquery text: that key where the text mentions it
     exact_key: str | None  # "DEMO-4"
+    key_lexeme: str | None  # a tsquery literal "'#demo-4'": that key, however the text ends
     highlight: str | None  # to_tsquery text "a:* | b:*": every word to mark in snippets
 
     @property
@@ -103,6 +107,7 @@ class SearchQuery:
             key_prefix=key_prefix,
             key_phrase=key_phrase,
             exact_key=text.upper() if KEY_RE.match(text) else None,
+            key_lexeme=f"'#{text.lower()}'" if KEY_RE.match(text) else None,
             highlight=" | ".join(dict.fromkeys(f"{word}:*" for word in words)) or None,
         )
 
@@ -119,7 +124,8 @@ def tsquery_sql(query: SearchQuery) -> str:
         parts.append("websearch_to_tsquery('english', %(complete)s)")
     if typed:
         parts.append("(" + " || ".join(typed) + ")")
-    return " && ".join(parts) if parts else "''::tsquery"
+    main = " && ".join(parts) if parts else "''::tsquery"
+    return f"({main}) || %(key_lexeme)s::tsquery" if query.key_lexeme else main
 
 
 def highlight_sql(query: SearchQuery) -> str:
@@ -194,34 +200,46 @@ def highlighted(marked: str | None) -> Highlighted:
 
 
 SNIPPET_CHARS = 20_000  # of a description: what its snippet is cut from
+# Ranking reads each matching vector (ts_rank): a word found in more tasks than this is ranked
+# among its newest CANDIDATES matches, so that "the" costs what a rarer word does (an exact key
+# is always among them).
+CANDIDATES = 2_000
 
 
 def search_sql(query: SearchQuery, *, every_project: bool) -> str:
     """The one statement of a search: the best `limit` readable tasks, then their highlights.
 
-    Parameters: the query's parts by name, `exact_key`, `user_id` (unless `every_project`),
-    `limit`, `options` and `whole_options` (HEADLINE_OPTIONS, WHOLE_OPTIONS)."""
+    Ranking reads only the narrow search rows (projects_tasksearch), and at most CANDIDATES of them
+    (the newest matches); the tasks' own rows are read for the `limit` hits alone. An exact key
+    needs no clause of its own: its task's vector holds the key as a lexeme, which the query
+    names. Parameters: the query's parts by name, `exact_key`, `user_id` (unless
+    `every_project`), `limit`, `options` and `whole_options`."""
     tsquery = tsquery_sql(query)
-    match = f"t.search_vector @@ ({tsquery})"
-    exact = "false"
-    if query.exact_key:
-        match = f"({match} OR t.key = %(exact_key)s)"
-        exact = "t.key = %(exact_key)s"
+    exact = "s.task_id = (SELECT x.id FROM projects_task x WHERE x.key = %(exact_key)s)" if query.exact_key else "false"
     readable = (
         ""
         if every_project
-        else "AND t.project_id IN (SELECT m.project_id FROM projects_projectmember m WHERE m.user_id = %(user_id)s)"
+        else "AND s.project_id IN (SELECT m.project_id FROM projects_projectmember m WHERE m.user_id = %(user_id)s)"
     )
     highlight = highlight_sql(query)
     return f"""
-WITH hits AS (
-  SELECT t.id, t.key, t.title, left(t.description, {SNIPPET_CHARS}) AS description,
-         t.board_id, t.project_id, t.column_id,
-         {exact} AS exact, ts_rank(t.search_vector, {tsquery}) AS score
-    FROM projects_task t
-   WHERE {match} {readable}
-   ORDER BY exact DESC, score DESC, t.id DESC
+WITH matched AS MATERIALIZED (
+  -- Ids only: the GIN index answers without reading a vector (the ranking reads them, below).
+  SELECT s.task_id FROM projects_tasksearch s WHERE s.vector @@ ({tsquery}) {readable}
+), candidates AS (
+  SELECT m.task_id, coalesce({exact.replace("s.task_id", "m.task_id")}, false) AS exact
+    FROM matched m
+   ORDER BY exact DESC, m.task_id DESC
+   LIMIT {CANDIDATES}
+), ranked AS (
+  SELECT c.task_id, c.exact, ts_rank(s.vector, {tsquery}) AS score
+    FROM candidates c JOIN projects_tasksearch s ON s.task_id = c.task_id
+   ORDER BY c.exact DESC, score DESC, c.task_id DESC
    LIMIT %(limit)s
+), hits AS (
+  SELECT t.id, t.key, t.title, left(t.description, {SNIPPET_CHARS}) AS description,
+         t.board_id, t.project_id, t.column_id, r.exact, r.score
+    FROM ranked r JOIN projects_task t ON t.id = r.task_id
 )
 SELECT h.id, h.key, h.title, h.board_id, b.name, h.project_id, p.key, p.name, h.column_id, c.name, h.exact,
        ts_headline('simple', {marked_text_sql("h.title")}, {highlight}, %(whole_options)s),
@@ -246,6 +264,7 @@ def search_params(query: SearchQuery, *, user_id: str, limit: int) -> dict[str, 
         "key_phrase": query.key_phrase,
         "highlight": query.highlight,
         "exact_key": query.exact_key,
+        "key_lexeme": query.key_lexeme,
         "user_id": user_id,
         "limit": limit,
         "options": HEADLINE_OPTIONS,

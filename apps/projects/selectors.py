@@ -7,13 +7,14 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
+from django.db import transaction
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from markdown_it import MarkdownIt
 
 from apps.common.exceptions import NotFound
 from apps.projects import search
-from apps.projects.db import tenant_connection
+from apps.projects.db import tenant_connection, tenant_db
 from apps.projects.errors import InvalidInput
 from apps.projects.models import (
     Activity,
@@ -392,7 +393,8 @@ def activity_for_task(*, task_id: int) -> list[dict]:
 
 def task_search(*, caller: Caller, text: str, limit: int = search.DEFAULT_LIMIT) -> list[dict]:
     """The tasks the caller may read that match `text` (apps/projects/search.py), best first: an
-    exact key first, then by rank. One query, whatever the number of tasks or hits. A text that
+    exact key first, then by rank. One statement (and its planner setting), whatever the number of
+    tasks or hits. A text that
     ends with a space has no word being typed (no prefix match)."""
     typed = text
     text = text.strip()
@@ -406,7 +408,11 @@ def task_search(*, caller: Caller, text: str, limit: int = search.DEFAULT_LIMIT)
     if query.empty:  # only operators and punctuation: nothing can match
         return []
     every_project = is_tenant_admin(caller)
-    with tenant_connection().cursor() as cursor:
+    with transaction.atomic(using=tenant_db()), tenant_connection().cursor() as cursor:
+        # The planner prices `@@` as if it cost nothing, and scans the whole table rather than the
+        # GIN index for any word in a few percent of the tasks; a scan pays `@@` on every vector
+        # (3-4 times the index's cost on 10,000 tasks, docs/benchmarks.md). Only for this statement.
+        cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(
             search.search_sql(query, every_project=every_project),
             search.search_params(query, user_id=caller.user_id, limit=limit),

@@ -9,8 +9,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import schema_context
 
-from apps.projects import selectors
-from apps.projects.models import Comment, Task
+from apps.projects import search, selectors
+from apps.projects.models import Comment, Task, TaskSearch
 from apps.projects.search import SearchQuery, highlighted, search_params, search_sql
 from apps.projects.services import comments as comment_services
 from apps.projects.services import projects as project_services
@@ -48,6 +48,15 @@ def test_an_exact_key_ranks_first_in_any_case(board, member) -> None:
     assert set(keys(member, "DEMO-1")) >= {"DEMO-1", "DEMO-10", "DEMO-11", "DEMO-12"}
     assert keys(member, "DEMO-1")[0] == "DEMO-1"
     assert len(keys(member, "demo-", limit=50)) == 13
+
+
+def test_a_word_in_very_many_tasks_is_ranked_among_its_newest_matches(board, member, monkeypatch) -> None:
+    monkeypatch.setattr(search, "CANDIDATES", 3)
+    oldest = add(member, board, "Widget", "about the widget")
+    newer = [add(member, board, f"Note {number}", "a widget again") for number in range(4)]
+
+    assert keys(member, "widget") == [task.key for task in reversed(newer[1:])]
+    assert keys(member, oldest.key)[0] == oldest.key  # an exact key is always a candidate
 
 
 def test_title_outranks_description_which_outranks_a_comment(board, member) -> None:
@@ -158,33 +167,48 @@ def test_a_deleted_task_is_not_found(board, member, manager) -> None:
     task_services.task_delete(caller=manager, task_id=task.id)
 
     assert keys(member, "experiment") == []
+    assert not TaskSearch.objects.filter(task_id=task.id).exists()
 
 
-def test_a_refreshed_instance_never_writes_its_stale_vector_back(board, member) -> None:
-    task = add(member, board, "Alpha")
-    Task.objects.filter(pk=task.pk).update(title="Beta")
-    task_search_refresh(task=task)
-    task.save()  # a full save of the instance: the vector it read before is not written back
+def _search_row_version(task: Task) -> str:
+    with connection.cursor() as cursor:
+        # Where the row version lives: an UPDATE writes a new version elsewhere (one transaction: xmin would not tell).
+        cursor.execute("SELECT ctid::text FROM projects_tasksearch WHERE task_id = %s", [task.id])
+        return cursor.fetchone()[0]
 
-    assert keys(member, "beta") == [task.key]
+
+def test_moves_and_other_edits_leave_the_search_row_alone(board, member, columns) -> None:
+    task = add(member, board, "Stable", "words")
+    before = _search_row_version(task)
+
+    task_services.task_move(caller=member, task_id=task.id, column_id=columns[1].id)
+    task_services.task_update(caller=member, task_id=task.id, labels=["ui"], priority="high")
+
+    assert _search_row_version(task) == before  # never rewritten: no new GIN entries for a move
+    task_services.task_update(caller=member, task_id=task.id, title="Renamed")
+    assert _search_row_version(task) != before
+
+
+def _vectors() -> dict[int, str]:
+    return dict(TaskSearch.objects.values_list("task_id", "vector"))
 
 
 def test_the_backfill_migration_fills_every_vector(board, member) -> None:
     tasks = [add(member, board, f"Backfilled {number}", "archaeology") for number in range(3)]
     comment_services.comment_add(caller=member, task_id=tasks[0].id, body="palimpsest")
-    expected = dict(Task.objects.values_list("id", "search_vector"))
-    Task.objects.update(search_vector=None)
+    expected = _vectors()
+    TaskSearch.objects.all().delete()
     assert keys(member, "archaeology") == []
 
     fill = importlib.import_module("apps.projects.migrations.0005_search_vector_fill")
     with connection.cursor() as cursor:
         cursor.execute(fill.FILL)
 
-    assert dict(Task.objects.values_list("id", "search_vector")) == expected
+    assert _vectors() == expected
     assert len(keys(member, "archaeology")) == 3 and keys(member, "palimpsest") == [tasks[0].key]
-    Task.objects.update(search_vector=None)
+    TaskSearch.objects.all().delete()
     assert tasks_search_refresh() == 3
-    assert dict(Task.objects.values_list("id", "search_vector")) == expected
+    assert _vectors() == expected
 
 
 def test_the_longest_texts_still_make_a_vector(board, member) -> None:
@@ -288,7 +312,10 @@ def test_a_search_is_one_query_however_many_tasks_match(board, member) -> None:
     with CaptureQueriesContext(connection) as many:
         assert len(selectors.task_search(caller=member, text="needle", limit=50)) == 31
 
-    assert len(one) == len(many) == 1
+    def statements(captured: CaptureQueriesContext) -> list[str]:  # savepoints: the test's own transaction
+        return [query["sql"].split()[0] for query in captured.captured_queries if "SAVEPOINT" not in query["sql"]]
+
+    assert statements(one) == statements(many) == ["SET", "WITH"]  # the statement and its planner setting
 
 
 def test_the_search_can_use_the_gin_index(board, member) -> None:
@@ -297,7 +324,8 @@ def test_the_search_can_use_the_gin_index(board, member) -> None:
     query = SearchQuery.parse("index")
     params = search_params(query, user_id=member.user_id, limit=20)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_seqscan = off")  # as selectors.task_search runs it
+        cursor.execute("SET LOCAL enable_indexscan = off")  # and not by the primary key
         cursor.execute("EXPLAIN " + search_sql(query, every_project=True), params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
 
