@@ -57,6 +57,7 @@ BENCHMARKS: dict[str, dict[str, list[str]]] = {
             "full": "--cards 50 --big-cards 2000 --connections 64 --duration 10 --moves 20",
             "smoke": "--cards 5 --big-cards 20 --connections 4 --duration 1 --read-connections 20 --moves 3",
         },
+        "search": {"full": "--tasks 10000 --queries 300", "smoke": "--tasks 300 --queries 30 --comments 3"},
     }.items()
 }
 NEEDS_WRK = {"gateway", "capacity"}
