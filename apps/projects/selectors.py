@@ -157,10 +157,13 @@ def project_list(*, caller: Caller, archived: bool = False) -> list[dict]:
     """The projects the caller reads (the archived ones instead, with `archived`), each with its
     boards that are not archived and its labels. Three queries (four for a project member)."""
     projects = Project.objects.filter(archived_at__isnull=not archived).order_by("key")
-    readable = _readable_project_ids(caller)
-    if readable is not None:
-        projects = projects.filter(id__in=readable)
+    roles: dict[int, str] = {}
+    if not is_tenant_admin(caller):
+        roles = dict(ProjectMember.objects.filter(user_id=caller.user_id).values_list("project_id", "role"))
+        projects = projects.filter(id__in=list(roles))
     projects = [_project_row(project) for project in projects.values(*PROJECT_FIELDS)]
+    for project in projects:
+        project["actions"] = sorted(actions_for_role(caller, roles.get(project["id"]), archived=project["archived"]))
     project_ids = [project["id"] for project in projects]
     boards: dict[int, list[dict]] = {}
     for board in Board.objects.filter(project_id__in=project_ids, archived_at__isnull=True).values(

@@ -1,5 +1,6 @@
-"""Server-rendered pages: the project list and the live board. Cookie-authenticated
-(`access_token`); a visitor without a valid token goes to /login."""
+"""Server-rendered pages: the project list, a project's settings and the live board.
+Cookie-authenticated (`access_token`); a visitor without a valid token goes to /login. The
+pages' writes go through the JSON API (static/js/projects.js, board.js)."""
 
 from collections.abc import Callable
 from functools import wraps
@@ -15,8 +16,11 @@ from apps.common.auth import InvalidToken, WrongTenant, tenant_id_from_request, 
 from apps.common.exceptions import NotFound
 from apps.projects import cards, live, selectors
 from apps.projects.db import tenant_connection
-from apps.projects.models import ColumnCategory, Priority
+from apps.projects.models import LABEL_PALETTE, ColumnCategory, Priority, ProjectRole
+from apps.projects.permissions import may_create_project
 from apps.projects.schemas import TaskOut
+from apps.projects.services.boards import BOARD_TEMPLATES
+from apps.projects.services.labels import colours_next
 
 View = Callable[..., HttpResponse]
 
@@ -49,11 +53,49 @@ def page_auth(view: View) -> View:
     return wrapper
 
 
+def _templates() -> list[dict]:
+    names = {"kanban": "Kanban", "flow": "Longer flow"}
+    return [
+        {"value": value, "name": names.get(value, value), "columns": [name for name, _, _ in columns]}
+        for value, columns in BOARD_TEMPLATES.items()
+    ]
+
+
 @require_GET
+@ensure_csrf_cookie
 @page_auth
 def project_index(request: HttpRequest) -> HttpResponse:
-    projects = selectors.project_list(caller=request.claims)
-    return render(request, "projects/index.html", {"projects": projects, "claims": request.claims})
+    context = {
+        "projects": selectors.project_list(caller=request.claims),
+        "archived_projects": selectors.project_list(caller=request.claims, archived=True),
+        "may_create_project": may_create_project(request.claims),
+        "templates": _templates(),
+        "claims": request.claims,
+    }
+    return render(request, "projects/index.html", context)
+
+
+@require_GET
+@ensure_csrf_cookie
+@page_auth
+def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Managers edit (the project, boards, members, labels, columns); everyone else reads."""
+    project = selectors.project_settings(caller=request.claims, project_id=project_id)
+    actions = set(project["actions"])
+    context = {
+        "project": project,
+        "actions": actions,
+        "may_edit": "edit_columns" in actions,
+        "may_manage_members": "manage_members" in actions,
+        "templates": _templates(),
+        "palette": [{"hex": hex_, "name": name} for hex_, name in LABEL_PALETTE.items()],
+        "next_colour": colours_next([label["colour"] for label in project["labels"]])[0],
+        "categories": ColumnCategory.choices,
+        "roles": ProjectRole.choices,
+        "managers": sum(1 for member in project["members"] if member["role"] == ProjectRole.MANAGER),
+        "claims": request.claims,
+    }
+    return render(request, "projects/settings.html", context)
 
 
 def _filters(request: HttpRequest) -> selectors.TaskFilters:

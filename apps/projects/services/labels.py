@@ -52,8 +52,21 @@ def _clean_colour(colour: str) -> str:
     return colour
 
 
+def colours_next(used: list[str], count: int = 1) -> list[str]:
+    """The colours for `count` new labels next to labels coloured `used`: the palette's unused
+    colours first, in order, then round the palette again."""
+    picked = []
+    taken = list(used)
+    for _ in range(count):
+        free = [colour for colour in PALETTE if colour not in taken]
+        colour = free[0] if free else PALETTE[len(taken) % len(PALETTE)]
+        picked.append(colour)
+        taken.append(colour)
+    return picked
+
+
 def _next_colour(project_id: int) -> str:
-    return PALETTE[Label.objects.filter(project_id=project_id).count() % len(PALETTE)]
+    return colours_next(list(Label.objects.filter(project_id=project_id).values_list("colour", flat=True)))[0]
 
 
 def _same_name(project_id: int, name: str, *, exclude: int | None = None) -> Label | None:
@@ -154,13 +167,13 @@ def labels_ensure(*, project_id: int, names: Iterable[str]) -> list[str]:
         if name.lower() not in existing:
             missing.setdefault(name.lower(), name)
     if missing:
-        start = Label.objects.filter(project_id=project_id).count()
-        if start + len(missing) > MAX_LABELS_PER_PROJECT:
+        used = list(Label.objects.filter(project_id=project_id).values_list("colour", flat=True))
+        if len(used) + len(missing) > MAX_LABELS_PER_PROJECT:
             raise Conflict(f"A project has at most {MAX_LABELS_PER_PROJECT} labels", code="too_many_labels")
         Label.objects.bulk_create(
             [
-                Label(project_id=project_id, name=name, colour=PALETTE[(start + index) % len(PALETTE)])
-                for index, name in enumerate(missing.values())
+                Label(project_id=project_id, name=name, colour=colour)
+                for name, colour in zip(missing.values(), colours_next(used, len(missing)), strict=True)
             ],
             ignore_conflicts=True,  # another transaction made the same label meanwhile: theirs stands
         )
