@@ -90,7 +90,7 @@ def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
         "templates": _templates(),
         "palette": [{"hex": hex_, "name": name} for hex_, name in LABEL_PALETTE.items()],
         "next_colour": colours_next([label["colour"] for label in project["labels"]])[0],
-        "categories": ColumnCategory.choices,
+        "categories": [(ColumnCategory.TODO, "To do"), (ColumnCategory.DOING, "Doing"), (ColumnCategory.DONE, "Done")],
         "roles": ProjectRole.choices,
         "managers": sum(1 for member in project["members"] if member["role"] == ProjectRole.MANAGER),
         "claims": request.claims,

@@ -180,7 +180,8 @@
         const columns = await api("GET", `/api/boards/${form.dataset.board}/columns`);
         const column = columns.find((entry) => `/api/columns/${entry.id}` === splitApi(form.dataset.api)[1]);
         if (column) {
-          now = ` It is now "${column.name}", ${column.category}, WIP limit ${column.wip_limit || "none"}.`;
+          const category = { todo: "to do", doing: "doing", done: "done" }[column.category] || column.category;
+          now = ` It is now "${column.name}" (${category}, WIP limit ${column.wip_limit || "none"}).`;
           if (version) version.value = column.version;
         }
       } else if (form.dataset.conflict === "project") {

@@ -90,8 +90,9 @@ def label_create(*, caller: Caller, project_id: int, name: str, colour: str | No
     with transaction.atomic(using=tenant_db()):
         project = locked_project(project_id)
         require(project_actions(caller=caller, project_id=project.id), "edit_columns")
-        if _same_name(project.id, name) is not None:
-            raise Conflict(f"The project has a label named {name!r}", code="duplicate_label", field="name")
+        existing = _same_name(project.id, name)
+        if existing is not None:
+            raise Conflict(f"The project already has the label “{existing.name}”", code="duplicate_label", field="name")
         if Label.objects.filter(project_id=project.id).count() >= MAX_LABELS_PER_PROJECT:
             raise Conflict(f"A project has at most {MAX_LABELS_PER_PROJECT} labels", code="too_many_labels")
         label = Label.objects.create(
@@ -128,8 +129,11 @@ def label_update(*, caller: Caller, label_id: int, name: str | None = None, colo
         if name is not None:
             name = _clean_name(name)
             if name != label.name:
-                if _same_name(label.project_id, name, exclude=label.id) is not None:
-                    raise Conflict(f"The project has a label named {name!r}", code="duplicate_label", field="name")
+                existing = _same_name(label.project_id, name, exclude=label.id)
+                if existing is not None:
+                    raise Conflict(
+                        f"The project already has the label “{existing.name}”", code="duplicate_label", field="name"
+                    )
                 _tasks_relabel(label.project_id, label.name, name)
                 label.name, renamed = name, True
         if colour is not None:
