@@ -44,10 +44,32 @@ class ProjectOut(Schema):
     labels: list[LabelOut]
 
 
+class PersonOut(Schema):
+    """Someone of the organization as the board shows them (apps/projects/people.py)."""
+
+    id: str
+    name: str
+    initials: str
+    colour: str = Field(..., description="a hex colour, stable for the person")
+    palette: int = Field(..., description="the colour's index; the pages' CSS class avatar-c<palette>")
+
+
+class PersonFound(PersonOut):
+    email: str
+
+
+class PeoplePage(Schema):
+    items: list[PersonFound]
+
+
 class MemberOut(Schema):
     user_id: str
     role: str
     display_name: str
+    name: str
+    initials: str
+    colour: str
+    palette: int
 
 
 class ProjectDetailOut(ProjectOut):
@@ -191,6 +213,7 @@ class BoardOut(Schema):
     columns: list[BoardColumnOut]
     labels: list[LabelOut] = Field(..., description="the project's labels, for coloured chips")
     members: list[MemberOut]
+    people: list[PersonOut] = Field(..., description="everyone the board names: members and assignees")
     actions: list[str]
 
 
@@ -308,6 +331,7 @@ class TaskOut(CardOut):
     worklogs: list[WorkLogOut]
     worked_minutes: int
     activity: list[ActivityOut]
+    people: list[PersonOut] = Field(..., description="everyone the task names, by id")
     actions: list[str]
 
 

@@ -468,6 +468,12 @@
             email.textContent = ` ${person.email}`;
             option.appendChild(email);
           }
+          if (document.querySelector(`tr[data-user="${CSS.escape(String(person.id))}"]`)) {
+            const already = document.createElement("span");
+            already.className = "muted";
+            already.textContent = " · already a member (adding changes their role)";
+            option.appendChild(already);
+          }
           option.addEventListener("mousedown", (event) => { event.preventDefault(); choose(index); });
           list.appendChild(option);
         });

@@ -106,7 +106,8 @@ def test_a_project_from_the_longer_template_run_from_its_settings(browser: Brows
     page.wait_for_url("**/boards/*/")
     page.wait_for_selector("#live-state[data-state=live]")
     board_id = int(page.url.rstrip("/").split("/")[-1])
-    assert page.locator("section.column h2").all_text_contents() == ["Backlog", "Ready", "In progress", "Review", "Done"]
+    flow = ["Backlog", "Ready", "In progress", "Review", "Done"]
+    assert page.locator("section.column h2").all_text_contents() == flow
     shot(page, "03-new-board")
 
     # Settings, from the board's top bar.

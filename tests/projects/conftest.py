@@ -36,6 +36,7 @@ TENANT_TABLES = (
     "projects_board",
     "projects_projectmember",
     "projects_project",
+    "projects_person",
 )
 
 
