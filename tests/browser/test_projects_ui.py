@@ -3,14 +3,16 @@ through the gateway, without the API: the first hour of a team that just signed 
 
 The demo owner creates a project from the longer template and lands on its board, opens the
 project's settings, adds a column and drags it to another place, renames the board, adds a
-label, archives the board and restores it, and archives the project and restores it from the
-project list. Own stack: ports from SETTINGS_BROWSER_PORT_BASE (19300), databases
-`settings_*`, Redis DB 6. Screenshots: artifacts/browser/settings-*.png.
+label, adds a teammate picked by email, archives the board and restores it, and archives the
+project and restores it from the project list. Own stack: ports from SETTINGS_BROWSER_PORT_BASE
+(19300), databases `settings_*`, Redis DB 6. Screenshots: artifacts/browser/settings-*.png.
 """
 
 import os
+import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, sync_playwright
 
@@ -47,6 +49,32 @@ def browser(stack: Stack) -> Iterator[Browser]:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched
         launched.close()
+
+
+@pytest.fixture(scope="module")
+def teammate(stack: Stack) -> str:
+    """Ana, a member of the organization who accepted an invitation (the invitations' own UI is
+    another journey's), so that the people picker has someone to find. Her email."""
+    host = {"Host": f"demo.localhost:{PORT_BASE}"}
+    base = f"http://127.0.0.1:{PORT_BASE}"
+    token = httpx.post(
+        f"{base}/api/auth/token", json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD}, headers=host, timeout=10
+    ).json()["access"]
+    owner = {**host, "Authorization": f"Bearer {token}"}
+    invited = httpx.post(f"{base}/api/users", json={"email": "ana@demo.test", "role": "member"}, headers=owner)
+    assert invited.status_code == 201, invited.text
+    accepted = httpx.post(
+        f"{base}/api/users/invitations/accept",
+        json={"token": invited.json()["accept_url"].rsplit("/", 1)[-1], "password": "ana-pass-12345",
+              "full_name": "Ana Lima"},
+        headers=host,
+    )  # fmt: skip
+    assert accepted.status_code == 201, accepted.text
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not httpx.get(f"{base}/api/people?q=ana", headers=owner).json()["items"]:  # the directory hears of her
+        assert time.monotonic() < deadline, "the people directory never heard of Ana"
+        time.sleep(0.2)
+    return "ana@demo.test"
 
 
 def url(path: str) -> str:
@@ -91,7 +119,7 @@ def handle_drag(page: Page, handle: Locator, target: Locator) -> None:
     page.mouse.up()
 
 
-def test_a_project_from_the_longer_template_run_from_its_settings(browser: Browser) -> None:
+def test_a_project_from_the_longer_template_run_from_its_settings(browser: Browser, teammate: str) -> None:
     page, problems = sign_in(browser)
     name = "Website relaunch"  # each run starts from fresh databases: the key WR is free
     shot(page, "01-projects")
@@ -142,6 +170,24 @@ def test_a_project_from_the_longer_template_run_from_its_settings(browser: Brows
     page.wait_for_selector(".label-list .label[data-colour='#c9372c']:has-text('Blocker')")
     shot(page, "05-label-added", full_page=True)
 
+    # Add Ana, found by her email, as a viewer; then make her a manager.
+    page.fill("#member-search", teammate[:5])
+    option = page.locator("#member-options li[role=option]", has_text="Ana Lima")
+    option.wait_for()
+    shot(page, "06-people-picker")
+    page.keyboard.press("Enter")
+    assert page.input_value("#member-search") == "Ana Lima"
+    page.select_option("#member-role", "viewer")
+    page.click(".member-add button[type=submit]")
+    ana = page.locator("#section-members tbody tr", has_text="Ana Lima")
+    ana.wait_for()
+    assert ana.locator("select").input_value() == "viewer"
+    assert page.locator("#section-members tbody tr", has_text="(you)").locator("text=the only manager").count() == 1
+    ana.locator("select").select_option("manager")
+    # Two managers now: the page (rendered afresh) lets either be removed.
+    page.locator("#section-members tbody tr", has_text="(you)").locator("button:has-text('Remove')").wait_for()
+    assert page.locator("#section-members tbody tr", has_text="Ana Lima").locator("select").input_value() == "manager"
+
     # The board shows what settings changed, after a reload.
     page.goto(url(f"/boards/{board_id}/"))
     page.wait_for_selector("#live-state[data-state=live]")
@@ -160,11 +206,11 @@ def test_a_project_from_the_longer_template_run_from_its_settings(browser: Brows
     page.click("a.settings-link")
     page.click(f"#board-{board_id} button:has-text('Archive')")
     page.wait_for_selector(f".archived-boards #board-{board_id}")
-    shot(page, "06-board-archived", full_page=True)
+    shot(page, "07-board-archived", full_page=True)
     page.goto(url(f"/boards/{board_id}/"))
     page.wait_for_selector(".board-archived")
     assert page.locator("form.quick-add").count() == 0
-    shot(page, "07-archived-board-page")
+    shot(page, "08-archived-board-page")
     page.goto(url("/projects/"))
     assert page.locator(f"a[href='/boards/{board_id}/']").count() == 0
     page.locator(".project-row", has_text=name).locator("a", has_text="Settings").click()
@@ -175,15 +221,15 @@ def test_a_project_from_the_longer_template_run_from_its_settings(browser: Brows
     # Archive the project; restore it from the project list's "Archived".
     page.click("#section-project button:has-text('Archive project')")
     page.wait_for_selector(".archived-banner:has-text('This project is archived')")
-    shot(page, "08-project-archived", full_page=True)
+    shot(page, "09-project-archived", full_page=True)
     page.goto(url("/projects/"))
     archived = page.locator(".archived-list li", has_text=name)
     assert page.locator(".project-row", has_text=name).count() == 0
-    shot(page, "09-projects-with-archived", full_page=True)
+    shot(page, "10-projects-with-archived", full_page=True)
     archived.locator("button:has-text('Restore')").click()
     page.locator(".project-row", has_text=name).wait_for()
     assert page.locator(f".project-row a[href='/boards/{board_id}/']").inner_text() == "Launch plan"
-    shot(page, "10-project-restored", full_page=True)
+    shot(page, "11-project-restored", full_page=True)
 
     problems.assert_none()
     page.context.close()
@@ -202,6 +248,6 @@ def test_form_errors_show_next_to_their_field_and_keep_what_was_typed(browser: B
     assert "DEMO" in error.inner_text()
     assert page.input_value("#new-project-name") == "Another demo"
     assert page.get_attribute("#new-project-key", "aria-invalid") == "true"
-    shot(page, "11-duplicate-key")
+    shot(page, "12-duplicate-key")
     assert problems.failed == [f"409 POST {url('/api/projects')}"]
     page.context.close()
