@@ -28,4 +28,5 @@ urlpatterns = [
     path("login/verify", views.verification_resend_view, name="verification-resend-page"),
     path("login/verify/<str:token>", views.verification_view, name="verification-page"),
     path("logout", views.logout_view, name="logout"),
+    path("members/", views.members_view, name="members"),
 ]

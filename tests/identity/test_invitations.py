@@ -10,8 +10,8 @@ from django.test import Client
 from django.utils import timezone
 
 from apps.identity import selectors, services
-from apps.identity.models import Invitation
-from tests.identity.conftest import assert_error, bearer, invitation_token, mails_to, obtain, tenant_headers
+from apps.identity.models import Invitation, Membership
+from tests.identity.conftest import PASSWORD, assert_error, bearer, invitation_token, mails_to, obtain, tenant_headers
 
 pytestmark = pytest.mark.django_db
 
@@ -218,3 +218,146 @@ def test_inviting_a_member_again_names_the_email_field(client: Client, org, owne
     error = assert_error(_invite(client, org, owner_access, "dev@acme.test"), 409, "already_member")
 
     assert error["fields"] == {"email": ["Already a member."]}
+
+
+# The acceptance page
+
+
+def test_a_new_person_accepts_on_the_page_and_lands_on_the_project_signed_in(
+    client: Client, org, owner, owner_access
+) -> None:
+    created = _invite(client, org, owner_access, "new@acme.test", project_id=4, project_role="viewer").json()
+    token = created["accept_url"].rsplit("/", 1)[1]
+
+    weak = client.post(
+        f"/login/invitation/{token}", {"full_name": "Ada Lovelace", "password": "123"}, **tenant_headers(org)
+    )
+    assert weak.status_code == 400
+    assert b'value="Ada Lovelace"' in weak.content  # what was typed stays
+    assert b"field-error" in weak.content
+
+    accepted = client.post(
+        f"/login/invitation/{token}", {"full_name": "Ada Lovelace", "password": NEW_PASSWORD}, **tenant_headers(org)
+    )
+
+    assert accepted.status_code == 302
+    assert accepted["Location"] == "/projects/?project=4"
+    access = accepted.cookies["access_token"].value
+    me = client.get("/api/auth/me", **bearer(org, access)).json()
+    assert (me["email"], me["full_name"], me["roles"]) == ("new@acme.test", "Ada Lovelace", ["member"])
+
+
+def test_an_existing_account_accepts_on_the_page_with_its_own_password(
+    client: Client, org, owner, owner_access, make_org, make_member
+) -> None:
+    make_member(make_org("globex"), "dev@globex.test")
+    token = _invite(client, org, owner_access, "dev@globex.test").json()["accept_url"].rsplit("/", 1)[1]
+
+    wrong = client.post(f"/login/invitation/{token}", {"password": "not-the-password-1"}, **tenant_headers(org))
+    assert wrong.status_code == 401
+    assert b"Email or password is incorrect" in wrong.content
+    assert not Membership.objects.filter(organization=org, user__email="dev@globex.test").exists()
+
+    accepted = client.post(f"/login/invitation/{token}", {"password": PASSWORD}, **tenant_headers(org))
+
+    assert accepted.status_code == 302 and accepted["Location"] == "/projects/"
+    assert "access_token" in accepted.cookies
+    assert Membership.objects.filter(organization=org, user__email="dev@globex.test").exists()
+
+
+# The members page
+
+
+def _page(client: Client, org, access: str | None, path: str = "/members/"):
+    if access is not None:
+        client.cookies["access_token"] = access
+    return client.get(path, HTTP_ACCEPT="text/html", **tenant_headers(org))
+
+
+def test_every_member_sees_the_people_but_only_managers_see_invitations(
+    client: Client, org, owner, owner_access, make_member
+) -> None:
+    services.user_update(user=owner.user, actor_id=None, full_name="Olive Owner")
+    _invite(client, org, owner_access, "pending@acme.test")
+    make_member(org, "viewer@acme.test", role="viewer")
+    viewer_access = obtain(client, org, "viewer@acme.test").json()["access"]
+
+    as_viewer = _page(Client(), org, viewer_access).content.decode()
+    as_owner = _page(Client(), org, owner_access).content.decode()
+
+    for html in (as_viewer, as_owner):
+        assert "Olive Owner" in html and "owner@acme.test" in html and "viewer@acme.test" in html
+    assert "pending@acme.test" not in as_viewer
+    assert 'id="invite-form"' not in as_viewer and "Pending invitations" not in as_viewer
+    assert 'data-action="remove"' not in as_viewer and 'data-action="role"' not in as_viewer
+    assert "pending@acme.test" in as_owner and 'id="invite-form"' in as_owner
+    assert 'href="/admin/"' in as_owner and 'href="/admin/"' not in as_viewer
+
+
+def test_names_are_escaped_on_the_members_page(client: Client, org, owner, owner_access, make_member) -> None:
+    evil = make_member(org, "evil@acme.test")
+    services.user_update(user=evil.user, actor_id=None, full_name='<img src=x onerror="alert(1)"><script>x()</script>')
+    services.user_update(user=owner.user, actor_id=None, full_name="</script><b>Owner</b>")
+    services.invitation_create(organization=org, email="new@acme.test", role_name="member", actor=owner)
+
+    html = _page(client, org, owner_access).content.decode()
+
+    assert "<script>x()" not in html and "<img src=x" not in html and "<b>Owner</b>" not in html
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
+    assert "&lt;/script&gt;&lt;b&gt;Owner&lt;/b&gt;" in html  # in the pending list's "invited by" too
+
+
+def test_the_members_page_refuses_strangers(client: Client, org, owner, owner_access, make_org, make_member) -> None:
+    anonymous = _page(Client(), org, None)
+    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/login?next=%2Fmembers%2F")
+
+    globex = make_org("globex")
+    make_member(globex, "x@globex.test")
+    foreign_access = obtain(client, globex, "x@globex.test").json()["access"]
+    assert _page(Client(), org, foreign_access).status_code == 404
+
+    expired_or_forged = _page(Client(), org, "not-a-token")
+    assert expired_or_forged.status_code == 302 and expired_or_forged["Location"].startswith("/api/auth/resume")
+
+
+def test_a_removed_member_gets_an_html_refusal(client: Client, org, owner, owner_access, make_member, settings) -> None:
+    dev = make_member(org, "dev@acme.test")
+    dev_access = obtain(client, org, "dev@acme.test").json()["access"]
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # revoked-jti unreachable: the membership decides
+    services.membership_remove(membership=dev, actor=owner)
+
+    page = _page(Client(), org, dev_access)
+
+    assert page.status_code == 403
+    assert page["Content-Type"].startswith("text/html")
+    assert b"<html" in page.content
+
+
+def test_a_cookie_write_without_the_csrf_token_is_refused(org, owner, owner_access) -> None:
+    browser = Client(enforce_csrf_checks=True)
+    browser.cookies["access_token"] = owner_access
+    page = browser.get("/members/", **tenant_headers(org))
+    assert page.status_code == 200
+    csrf = browser.cookies["csrftoken"].value
+
+    refused = browser.post(
+        "/api/users", {"email": "new@acme.test"}, content_type="application/json", **tenant_headers(org)
+    )
+    assert_error(refused, 403, "csrf_failed")
+    assert not Invitation.objects.exists()
+
+    accepted = browser.post(
+        "/api/users",
+        {"email": "new@acme.test"},
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN=csrf,
+        **tenant_headers(org),
+    )
+    assert accepted.status_code == 201, accepted.content
+    invitation_id = accepted.json()["id"]
+    for method, path in (
+        ("delete", f"/api/users/invitations/{invitation_id}"),
+        ("post", f"/api/users/invitations/{invitation_id}/resend"),
+    ):
+        assert_error(getattr(browser, method)(path, **tenant_headers(org)), 403, "csrf_failed")
+    assert Invitation.objects.get(pk=invitation_id).revoked_at is None
