@@ -14,6 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_http_methods
 
+from apps.common import avatars
 from apps.common.auth import InvalidToken, WrongTenant, tenant_id_from_request, token_from_request, verify_access_token
 from apps.common.exceptions import ServiceError
 from apps.common.http import client_ip
@@ -202,17 +203,21 @@ def member_page(view: View) -> View:
         membership = selectors.membership_get(user_id=claims.user_id, tenant_id=tenant_id)
         if membership is None:
             raise PermissionDenied("You are no longer a member of this organization")
+        request.claims = claims  # type: ignore[attr-defined]  # the top bar (apps.common.context_processors)
+        request.topbar_person = _person(membership.user)  # type: ignore[attr-defined]
         return view(request, membership, *args, **kwargs)
 
     return wrapper
 
 
-def _initials(user: object) -> str:
-    name = str(getattr(user, "full_name", "") or "").strip()
-    if not name:
-        return str(getattr(user, "email", "?"))[:1].upper()
-    words = name.split()
-    return (words[0][:1] + (words[-1][:1] if len(words) > 1 else "")).upper()
+def _person(user: object) -> dict:
+    name = str(getattr(user, "full_name", "") or "")
+    email = str(getattr(user, "email", "") or "")
+    return {
+        "name": name or email,
+        "initials": avatars.initials_for(name=name, email=email),
+        "palette": avatars.palette_for(str(getattr(user, "pk", ""))),
+    }
 
 
 @require_GET
@@ -226,7 +231,7 @@ def members_view(request: HttpRequest, membership: Membership) -> HttpResponse:
     invitations = list(selectors.invitation_list_open(organization=organization)) if may_manage else []
     now = timezone.now()
     members = [
-        {"membership": member, "name": member.user.full_name or member.user.email, "initials": _initials(member.user)}
+        {"membership": member, **_person(member.user)}
         for member in selectors.membership_list(organization=organization)
     ]
     context = {
