@@ -66,14 +66,38 @@ def _templates() -> list[dict]:
 @ensure_csrf_cookie
 @page_auth
 def project_index(request: HttpRequest) -> HttpResponse:
+    projects = selectors.project_list(caller=request.claims)
+    # An accepted invitation lands here with the project it named (`?project=<id>`): go on to its
+    # board once the projects service has added the invitee (its event takes a moment).
+    landing = _landing_project(request)
+    if landing is not None:
+        joined = next((project for project in projects if project["id"] == landing), None)
+        if joined is not None and joined["boards"]:
+            return HttpResponseRedirect(f"/boards/{joined['boards'][0]['id']}/")
+    attempt = _landing_attempt(request)
     context = {
-        "projects": selectors.project_list(caller=request.claims),
+        "projects": projects,
+        "joining": landing is not None and attempt < LANDING_ATTEMPTS,
+        "joining_retry": f"/projects/?project={landing}&attempt={attempt + 1}",
         "archived_projects": selectors.project_list(caller=request.claims, archived=True),
         "may_create_project": may_create_project(request.claims),
         "templates": _templates(),
         "claims": request.claims,
     }
     return render(request, "projects/index.html", context)
+
+
+LANDING_ATTEMPTS = 10
+
+
+def _landing_project(request: HttpRequest) -> int | None:
+    raw = request.GET.get("project", "")
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
+
+
+def _landing_attempt(request: HttpRequest) -> int:
+    raw = request.GET.get("attempt", "")
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 3 else 0
 
 
 @require_GET

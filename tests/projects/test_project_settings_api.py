@@ -320,3 +320,16 @@ def test_tasks_counted_per_label_on_the_settings_page(project, as_manager, as_me
     assert '<span class="label" data-colour="#216e4e">bug</span>' in html
     assert "2 cards" in html
     assert in_tenant(lambda: Task.objects.filter(labels__contains=["bug"]).count()) == 2
+
+
+def test_an_invitation_lands_on_its_projects_board_once_joined(project, as_member) -> None:
+    board_id = project["boards"][0]["id"]
+    response = page(as_member, f"/projects/?project={project['id']}")
+    assert response.status_code == 302 and response["Location"] == f"/boards/{board_id}/"
+    # Not a member (yet): the page says so and looks again shortly, a bounded number of times.
+    waiting = page(as_member, "/projects/?project=987654")
+    assert waiting.status_code == 200 and b"Adding you to the project" in waiting.content
+    assert b'http-equiv="refresh"' in waiting.content and b"attempt=1" in waiting.content
+    gave_up = page(as_member, "/projects/?project=987654&attempt=10")
+    assert b'http-equiv="refresh"' not in gave_up.content
+    assert page(as_member, "/projects/?project=%C2%B2").status_code == 200
