@@ -117,3 +117,65 @@ def test_the_signup_form_has_the_small_body_limit(gateway: Gateway) -> None:
 
     assert too_big.status_code == 413
     assert too_big.json()["error"]["limit"] == limit
+
+
+# The gateway's own refusals of a page, as a browser meets them (gateway/pages.py).
+
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def _assert_page(response, status: int) -> str:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    policy = response.headers["content-security-policy"]
+    assert "unsafe-inline" not in policy and "script-src" not in policy and "'sha256-" in policy
+    assert response.headers["x-request-id"] in response.text
+    assert "<script" not in response.text
+    return response.text
+
+
+def test_a_browser_following_the_address_of_an_organization_being_set_up_gets_a_page_that_reloads(
+    gateway: Gateway,
+) -> None:
+    response = gateway.get("/login", host="newco.localhost:8000", token=None, headers={"Accept": BROWSER})
+
+    html = _assert_page(response, 503)
+    retry_after = response.headers["retry-after"]
+    assert f'<meta http-equiv="refresh" content="{retry_after}">' in html
+    assert "newco is still being set up" in html
+
+
+def test_a_browser_over_the_signup_limit_gets_a_page_saying_when_to_try_again(make_gateway) -> None:
+    gateway = make_gateway(rate_limit_signup="1/minute")
+    gateway.request("POST", "/signup", host=APEX, token=None, data={"slug": "x"})
+
+    response = gateway.request(
+        "POST", "/signup", host=APEX, token=None, data={"slug": "x"}, headers={"Accept": BROWSER}
+    )
+
+    html = _assert_page(response, 429)
+    assert "Too many requests; try again in" in html
+    assert int(response.headers["retry-after"]) >= 1
+
+
+def test_an_unknown_organizations_host_and_an_unknown_path_are_pages_for_a_browser(gateway: Gateway) -> None:
+    unknown_host = gateway.get("/login", host="nobody.localhost:8000", token=None, headers={"Accept": BROWSER})
+    unknown_path = gateway.get("/nowhere", host=APEX, token=None, headers={"Accept": BROWSER})
+
+    assert "Check the address" in _assert_page(unknown_host, 404)
+    _assert_page(unknown_path, 404)
+
+
+@pytest.mark.parametrize(
+    ("path", "accept"),
+    [
+        ("/api/projects", BROWSER),  # an API path stays JSON, whatever the client accepts
+        ("/login", "*/*"),  # a script that does not ask for HTML
+        ("/login", "application/json, text/html"),
+    ],
+)
+def test_api_paths_and_scripts_keep_the_json_contract(gateway: Gateway, path: str, accept: str) -> None:
+    response = gateway.get(path, host="newco.localhost:8000", token=None, headers={"Accept": accept})
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "tenant_provisioning"
