@@ -213,7 +213,11 @@ def test_without_javascript_the_form_still_signs_up_and_shows_refusals(
     browser: Browser, screenshots: Path, run: str, taken_slug: str
 ) -> None:
     page, problems, _ = page_open(browser, "no-js", java_script_enabled=False)
+    page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{APEX}/")
+    page.screenshot(path=screenshots / "signup-00-phone.png", full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, "the landing page scrolls sideways on a phone"
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.get_by_label("Organization name").fill("Plain HTML Ltd")
     page.get_by_label("Subdomain").fill(taken_slug)
     page.get_by_label("Your name").fill("Bruno Costa")
