@@ -118,10 +118,10 @@ def seed(cards: int, tenant_uuid: str) -> dict:
     from django_tenants.utils import schema_context
 
     from apps.projects.models import ProjectMember, Subtask, Task
-    from apps.projects.services.people import person_upsert
     from apps.projects.permissions import CallerClaims
     from apps.projects.ranks import spread
     from apps.projects.services import projects as project_services
+    from apps.projects.services.people import person_upsert
     from apps.projects.tenants.models import Tenant
 
     call_command("migrate_schemas", shared=True, verbosity=0)
