@@ -466,6 +466,8 @@ class HasInternalToken(BasePermission):
 class TenantOwnerRequest(serializers.Serializer):
     tenant_id = AsciiUUIDField()
     tenant_slug = serializers.SlugField(max_length=63)
+    # The organization's name as its owner typed it, for mails and pages ("" leaves it unnamed).
+    tenant_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(max_length=1024, trim_whitespace=False)
     full_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")

@@ -476,6 +476,7 @@ def tenant_owner_create(
     password: object,
     full_name: object = "",
     email_verified: bool = False,
+    tenant_name: object = "",
 ) -> OwnerOutcome:
     """The owner of a new tenant (called by tenancy at signup). Idempotent per (tenant, email).
 
@@ -493,7 +494,7 @@ def tenant_owner_create(
         raise InvalidInput("tenant_slug must be a DNS label", fields={"tenant_slug": ["Letters, digits and hyphens."]})
     _check_password_strength(password, email=email, full_name=full_name)
     with transaction.atomic():
-        organization = organization_ensure(tenant_id=tenant_id, slug=slug)
+        organization = organization_ensure(tenant_id=tenant_id, slug=slug, name=str(tenant_name or "")[:200])
         user = User.objects.select_for_update().filter(email=email).first()
         if user is None:
             user = user_create(email=email, password=str(password), full_name=full_name, email_verified=email_verified)
