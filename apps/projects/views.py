@@ -63,6 +63,13 @@ def _templates() -> list[dict]:
 
 
 @require_GET
+@page_auth
+def home(request: HttpRequest) -> HttpResponse:
+    """An organization's address: its projects."""
+    return HttpResponseRedirect("/projects/")
+
+
+@require_GET
 @ensure_csrf_cookie
 @page_auth
 def project_index(request: HttpRequest) -> HttpResponse:

@@ -27,8 +27,16 @@ def test_the_signup_form_posts_to_tenancy_without_a_token(gateway: Gateway) -> N
     assert response.json()["method"] == "POST"
 
 
-@pytest.mark.parametrize("path", ["/", "/signup", "/signup/acme"])
-def test_an_organizations_host_has_no_landing_page(gateway: Gateway, stack, path: str) -> None:
+def test_an_organizations_own_address_is_its_projects(gateway: Gateway) -> None:
+    response = gateway.get("/", host=TENANT, headers={"Accept": "text/html"})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["service"] == "projects"
+    assert response.json()["path"] == "/"
+
+
+@pytest.mark.parametrize("path", ["/signup", "/signup/acme"])
+def test_an_organizations_host_has_no_signup_pages(gateway: Gateway, stack, path: str) -> None:
     response = gateway.get(path, host=TENANT)
 
     assert response.status_code == 404

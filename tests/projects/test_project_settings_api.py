@@ -333,3 +333,8 @@ def test_an_invitation_lands_on_its_projects_board_once_joined(project, as_membe
     gave_up = page(as_member, "/projects/?project=987654&attempt=10")
     assert b'http-equiv="refresh"' not in gave_up.content
     assert page(as_member, "/projects/?project=%C2%B2").status_code == 200
+
+
+def test_an_organizations_address_opens_its_projects(as_member) -> None:
+    response = page(as_member, "/")
+    assert response.status_code == 302 and response["Location"] == "/projects/"

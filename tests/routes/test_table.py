@@ -65,6 +65,7 @@ def test_the_declared_table_serves_the_landing_page_on_the_apex_only() -> None:
         route = route_match(path)
         assert route is not None, path
         assert route_service(route, on_tenant_host=False) == "tenancy"
-        assert route_service(route, on_tenant_host=True) is None
+        # An organization's own address is its projects; it has no signup pages.
+        assert route_service(route, on_tenant_host=True) == ("projects" if path == "/" else None)
     for path in ("/healthz", "/nowhere", "/index.html"):
         assert route_match(path) is None, path
