@@ -22,18 +22,26 @@ from apps.projects.schemas import (
     AttachmentOut,
     BoardIn,
     BoardOut,
-    BoardRef,
+    BoardPatch,
+    BoardSummaryOut,
     CardOut,
+    ColumnDeleteQuery,
     ColumnIn,
     ColumnOut,
     ColumnPatch,
     CommentIn,
     CommentOut,
+    LabelIn,
+    LabelOut,
+    LabelPatch,
     MemberIn,
     MemberOut,
+    MemberPatch,
     MoveIn,
+    PeoplePage,
     ProjectDetailOut,
     ProjectIn,
+    ProjectListQuery,
     ProjectOut,
     ProjectPatch,
     SearchOut,
@@ -54,6 +62,7 @@ from apps.projects.schemas import (
 from apps.projects.services import attachments as attachment_services
 from apps.projects.services import boards as board_services
 from apps.projects.services import comments as comment_services
+from apps.projects.services import labels as label_services
 from apps.projects.services import projects as project_services
 from apps.projects.services import subtasks as subtask_services
 from apps.projects.services import tasks as task_services
@@ -92,12 +101,22 @@ def _expected_version(request: HttpRequest, body_version: int | None) -> int | N
         raise InvalidInput('If-Match must be an ETag this API gave out, like "3"', code="bad_if_match") from None
 
 
-# Projects, members, boards, columns ---------------------------------------------------------
+# People, projects, members, boards, columns -------------------------------------------------
+
+
+@router.get("/people", response=PeoplePage)
+def search_people(
+    request: HttpRequest,
+    q: str = Query("", max_length=200, description="words of a name or an email"),
+    limit: int = Query(20, ge=1, le=selectors.PEOPLE_SEARCH_MAX),
+) -> dict:
+    """The organization's members whose name or email contains `q` (for people pickers)."""
+    return {"items": selectors.people_search(caller=_claims(request), text=q, limit=limit)}
 
 
 @router.get("/projects", response=list[ProjectOut])
-def list_projects(request: HttpRequest) -> list[dict]:
-    return selectors.project_list(caller=_claims(request))
+def list_projects(request: HttpRequest, query: Query[ProjectListQuery]) -> list[dict]:
+    return selectors.project_list(caller=_claims(request), archived=query.archived)
 
 
 @router.post("/projects", response={201: ProjectDetailOut})
@@ -127,7 +146,15 @@ def list_members(request: HttpRequest, project_id: Id) -> list[dict]:
 @router.post("/projects/{int:project_id}/members", response={201: MemberOut})
 def add_member(request: HttpRequest, project_id: Id, payload: MemberIn) -> Status:
     member = project_services.project_member_set(caller=_claims(request), project_id=project_id, **payload.dict())
-    return Status(201, member)
+    return Status(201, selectors.member_named(member=member))
+
+
+@router.patch("/projects/{int:project_id}/members/{user_id}", response=MemberOut)
+def update_member(request: HttpRequest, project_id: Id, user_id: Text, payload: MemberPatch) -> object:
+    member = project_services.project_member_set(
+        caller=_claims(request), project_id=project_id, user_id=user_id, role=payload.role, existing=True
+    )
+    return selectors.member_named(member=member)
 
 
 @router.delete("/projects/{int:project_id}/members/{user_id}", response={204: None})
@@ -141,9 +168,43 @@ def project_work_totals(request: HttpRequest, project_id: Id) -> dict:
     return selectors.worklog_totals(caller=_claims(request), project_id=project_id)
 
 
-@router.post("/projects/{int:project_id}/boards", response={201: BoardRef})
+@router.post("/projects/{int:project_id}/boards", response={201: BoardSummaryOut})
 def create_board(request: HttpRequest, project_id: Id, payload: BoardIn) -> Status:
-    return Status(201, board_services.board_create(caller=_claims(request), project_id=project_id, name=payload.name))
+    board = board_services.board_create(
+        caller=_claims(request), project_id=project_id, name=payload.name, template=payload.template
+    )
+    return Status(201, board)
+
+
+@router.patch("/boards/{int:board_id}", response=BoardSummaryOut)
+def update_board(request: HttpRequest, board_id: Id, payload: BoardPatch) -> object:
+    changes = payload.dict(exclude_unset=True)
+    version = _expected_version(request, changes.pop("version", None))
+    return board_services.board_update(caller=_claims(request), board_id=board_id, expected_version=version, **changes)
+
+
+@router.get("/projects/{int:project_id}/labels", response=list[LabelOut])
+def list_labels(request: HttpRequest, project_id: Id) -> list[dict]:
+    return selectors.project_get(caller=_claims(request), project_id=project_id)["labels"]
+
+
+@router.post("/projects/{int:project_id}/labels", response={201: LabelOut})
+def create_label(request: HttpRequest, project_id: Id, payload: LabelIn) -> Status:
+    label = label_services.label_create(
+        caller=_claims(request), project_id=project_id, name=payload.name, colour=payload.colour
+    )
+    return Status(201, label)
+
+
+@router.patch("/labels/{int:label_id}", response=LabelOut)
+def update_label(request: HttpRequest, label_id: Id, payload: LabelPatch) -> object:
+    return label_services.label_update(caller=_claims(request), label_id=label_id, **payload.dict(exclude_unset=True))
+
+
+@router.delete("/labels/{int:label_id}", response={204: None})
+def delete_label(request: HttpRequest, label_id: Id) -> Status:
+    label_services.label_delete(caller=_claims(request), label_id=label_id)
+    return Status(204, None)
 
 
 @router.get("/boards/{int:board_id}", response=BoardOut)
@@ -187,8 +248,8 @@ def update_column(request: HttpRequest, column_id: Id, payload: ColumnPatch) -> 
 
 
 @router.delete("/columns/{int:column_id}", response={204: None})
-def delete_column(request: HttpRequest, column_id: Id) -> Status:
-    board_services.column_delete(caller=_claims(request), column_id=column_id)
+def delete_column(request: HttpRequest, column_id: Id, query: Query[ColumnDeleteQuery]) -> Status:
+    board_services.column_delete(caller=_claims(request), column_id=column_id, move_to=query.move_to)
     return Status(204, None)
 
 

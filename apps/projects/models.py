@@ -9,6 +9,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
+from django.db.models.functions import Lower
 
 from apps.projects.storage import attachment_storage, attachment_upload_to
 
@@ -27,6 +28,22 @@ class ColumnCategory(models.TextChoices):
     TODO = "todo"
     DOING = "doing"
     DONE = "done"
+
+
+# The fixed palette labels are coloured from (white text reads on each, WCAG AA): hex -> name.
+LABEL_PALETTE: dict[str, str] = {
+    "#216e4e": "green",
+    "#206a83": "teal",
+    "#0c66e4": "blue",
+    "#6e5dc6": "purple",
+    "#ae4787": "magenta",
+    "#c9372c": "red",
+    "#a54800": "orange",
+    "#7f5f01": "yellow",
+    "#4c6b1f": "lime",
+    "#626f86": "grey",
+}
+LABEL_NAME_LENGTH = 40
 
 
 class Priority(models.TextChoices):
@@ -50,6 +67,8 @@ class Project(models.Model):
     created_by = models.CharField(max_length=USER_ID_LENGTH)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # An archived project is hidden from lists and read-only until restored.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["key"]
@@ -77,10 +96,33 @@ class Board(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="boards")
     name = models.CharField(max_length=200)
     position = models.PositiveIntegerField(default=0)
+    version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
+    # An archived board is hidden from lists and read-only until restored.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["project_id", "position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Label(models.Model):
+    """A project's label: tasks carry label names (Task.labels); this gives each its colour.
+
+    Every name a task of the project carries has its Label (services/labels.py keeps it so)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="labels")
+    name = models.CharField(max_length=LABEL_NAME_LENGTH)
+    colour = models.CharField(max_length=7, choices=list(LABEL_PALETTE.items()))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project_id", "name", "id"]
+        constraints = [
+            models.UniqueConstraint(Lower("name"), "project", name="label_project_name_unique"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -231,3 +273,28 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.verb} on {self.task_id}"
+
+
+class Person(models.Model):
+    """Someone of the organization, as identity's user events describe them: the names the board
+    shows instead of user ids. Kept by apps/projects/handlers.py; `initials`, `palette` and
+    `colour` are derived when the row is written (services/people.py), so the board's one SQL
+    statement can show them."""
+
+    user_id = models.CharField(max_length=USER_ID_LENGTH, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    email = models.CharField(max_length=254, blank=True)
+    initials = models.CharField(max_length=3)
+    palette = models.PositiveSmallIntegerField()
+    colour = models.CharField(max_length=7)
+    # False once the person left the organization: their name stays on what they did.
+    is_member = models.BooleanField(default=True)
+    # Their roles in the organization (identity's), as of the last UserPermissionChanged.
+    roles = ArrayField(models.CharField(max_length=40), default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "user_id"]
+
+    def __str__(self) -> str:
+        return self.name or self.email or self.user_id

@@ -241,7 +241,8 @@ WITH matched AS MATERIALIZED (
          t.board_id, t.project_id, t.column_id, r.exact, r.score
     FROM ranked r JOIN projects_task t ON t.id = r.task_id
 )
-SELECT h.id, h.key, h.title, h.board_id, b.name, h.project_id, p.key, p.name, h.column_id, c.name, h.exact,
+SELECT h.id, h.key, h.title, h.board_id, b.name, h.project_id, p.key, p.name, h.column_id, c.name,
+       b.archived_at IS NOT NULL OR p.archived_at IS NOT NULL, h.exact,
        ts_headline('simple', {marked_text_sql("h.title")}, {highlight}, %(whole_options)s),
        {headline_sql("h.description", highlight)},
        (SELECT {headline_sql("k.body", highlight)}
@@ -275,7 +276,7 @@ def search_params(query: SearchQuery, *, user_id: str, limit: int) -> dict[str, 
 def search_hit(row: tuple) -> dict:
     """One result from a row of `search_sql`."""
     task_id, key, title, board_id, board_name, project_id, project_key, project_name = row[:8]
-    column_id, column_name, exact, title_marked, description_marked, comment_marked = row[8:]
+    column_id, column_name, archived, exact, title_marked, description_marked, comment_marked = row[8:]
     title_hl = highlighted(title_marked)
     description = highlighted(description_marked)
     comment = highlighted(comment_marked)
@@ -302,6 +303,7 @@ def search_hit(row: tuple) -> dict:
         "project_name": project_name,
         "column": column_id,
         "column_name": column_name,
+        "archived": archived,
         "matched": matched,
         "snippet": snippet.text,
         "snippet_html": snippet.html,

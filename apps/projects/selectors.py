@@ -5,10 +5,11 @@ shape them through apps/projects/schemas.py.
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from markdown_it import MarkdownIt
 
@@ -22,12 +23,15 @@ from apps.projects.models import (
     Board,
     Column,
     Comment,
+    Label,
+    Person,
     Project,
     ProjectMember,
     Subtask,
     Task,
     WorkLog,
 )
+from apps.projects.people import UNKNOWN_NAME, UNKNOWN_PERSON
 from apps.projects.permissions import READ, Caller, actions_for_role, is_tenant_admin, project_actions, require
 
 # Raw HTML is escaped and javascript: links refused, so rendered markdown is safe to show.
@@ -134,28 +138,165 @@ def _readable_project_ids(caller: Caller) -> "list[int] | None":
     return list(ProjectMember.objects.filter(user_id=caller.user_id).values_list("project_id", flat=True))
 
 
-def project_list(*, caller: Caller) -> list[dict]:
-    projects = Project.objects.order_by("key")
-    readable = _readable_project_ids(caller)
-    if readable is not None:
-        projects = projects.filter(id__in=readable)
-    projects = list(projects.values("id", "key", "name", "description", "version"))
+PEOPLE_SEARCH_MAX = 50
+
+
+def _person(row: dict) -> dict:
+    name = row["name"] or row["email"].split("@", 1)[0] or UNKNOWN_NAME
+    return {
+        "id": row["user_id"],
+        "name": name,
+        "initials": row["initials"],
+        "colour": row["colour"],
+        "palette": row["palette"],
+    }
+
+
+def people_get(*, user_ids: Iterable[str]) -> dict[str, dict]:
+    """Each id's name, initials and colour (an id the directory does not know yet shows as
+    "Unknown user"), ordered by name. One query."""
+    wanted = {str(user_id) for user_id in user_ids if user_id}
+    rows = Person.objects.filter(user_id__in=wanted).values("user_id", "name", "email", "initials", "colour", "palette")
+    people = {row["user_id"]: _person(row) for row in rows}
+    for user_id in wanted - people.keys():
+        people[user_id] = {**UNKNOWN_PERSON, "id": user_id}
+    return dict(sorted(people.items(), key=lambda item: (item[1]["name"], item[0])))
+
+
+def people_search(*, caller: Caller, text: str = "", limit: int = 20) -> list[dict]:
+    """The organization's current members whose name or email contains `text`, for pickers: with
+    their email, which only members of the organization see."""
+    if not 1 <= limit <= PEOPLE_SEARCH_MAX:
+        raise InvalidInput(f"limit must be between 1 and {PEOPLE_SEARCH_MAX}")
+    text = text.strip()
+    people = Person.objects.filter(is_member=True)
+    if text:
+        people = people.filter(Q(name__icontains=text) | Q(email__icontains=text))
+    rows = people.order_by("name", "user_id").values("user_id", "name", "email", "initials", "colour", "palette")[
+        :limit
+    ]
+    return [{**_person(row), "email": row["email"]} for row in rows]
+
+
+def member_named(*, member: ProjectMember) -> dict:
+    row = {"user_id": member.user_id, "role": member.role, "display_name": member.display_name}
+    return _members_named([row], people_get(user_ids=[member.user_id]))[0]
+
+
+def _members_named(members: list[dict], people: dict[str, dict]) -> list[dict]:
+    return [
+        {**member, **{k: people[member["user_id"]][k] for k in ("name", "initials", "colour", "palette")}}
+        for member in members
+    ]
+
+
+PROJECT_FIELDS = ("id", "key", "name", "description", "version", "archived_at")
+
+
+def _project_row(project: dict) -> dict:
+    archived_at = project.pop("archived_at")
+    return {**project, "archived": archived_at is not None}
+
+
+def labels_by_project(project_ids: list[int]) -> dict[int, list[dict]]:
+    """Each project's labels, by name: `{"id", "name", "colour"}` (colour a hex from the palette)."""
+    found: dict[int, list[dict]] = {project_id: [] for project_id in project_ids}
+    for label in (
+        Label.objects.filter(project_id__in=project_ids)
+        .order_by("name", "id")
+        .values("id", "name", "colour", "project_id")
+    ):
+        found[label.pop("project_id")].append(label)
+    return found
+
+
+def project_list(*, caller: Caller, archived: bool = False) -> list[dict]:
+    """The projects the caller reads (the archived ones instead, with `archived`), each with its
+    boards that are not archived and its labels. Three queries (four for a project member)."""
+    projects = Project.objects.filter(archived_at__isnull=not archived).order_by("key")
+    roles: dict[int, str] = {}
+    if not is_tenant_admin(caller):
+        roles = dict(ProjectMember.objects.filter(user_id=caller.user_id).values_list("project_id", "role"))
+        projects = projects.filter(id__in=list(roles))
+    projects = [_project_row(project) for project in projects.values(*PROJECT_FIELDS)]
+    for project in projects:
+        project["actions"] = sorted(actions_for_role(caller, roles.get(project["id"]), archived=project["archived"]))
+    project_ids = [project["id"] for project in projects]
     boards: dict[int, list[dict]] = {}
-    for board in Board.objects.filter(project_id__in=[p["id"] for p in projects]).values("id", "name", "project_id"):
+    for board in Board.objects.filter(project_id__in=project_ids, archived_at__isnull=True).values(
+        "id", "name", "project_id"
+    ):
         boards.setdefault(board["project_id"], []).append({"id": board["id"], "name": board["name"]})
-    return [{**project, "boards": boards.get(project["id"], [])} for project in projects]
+    labels = labels_by_project(project_ids) if project_ids else {}
+    return [
+        {**project, "boards": boards.get(project["id"], []), "labels": labels.get(project["id"], [])}
+        for project in projects
+    ]
 
 
 def project_get(*, caller: Caller, project_id: int) -> dict:
-    project = Project.objects.filter(pk=project_id).values("id", "key", "name", "description", "version").first()
+    """A project with its boards (`boards` those in use, `archived_boards` the others), members,
+    labels and the caller's actions."""
+    project = Project.objects.filter(pk=project_id).values(*PROJECT_FIELDS).first()
     if project is None:
         raise NotFound("No such project")
-    members = list(ProjectMember.objects.filter(project_id=project_id).values("user_id", "role", "display_name"))
+    project = _project_row(project)
+    members = list(
+        ProjectMember.objects.filter(project_id=project_id).order_by("id").values("user_id", "role", "display_name")
+    )
     role = next((member["role"] for member in members if member["user_id"] == caller.user_id), None)
-    actions = actions_for_role(caller, role)
+    actions = actions_for_role(caller, role, archived=project["archived"])
     require(actions, READ)
-    boards = list(Board.objects.filter(project_id=project_id).values("id", "name"))
-    return {**project, "boards": boards, "members": members, "actions": sorted(actions)}
+    boards = list(Board.objects.filter(project_id=project_id).values("id", "name", "archived_at"))
+    people = people_get(user_ids=[member["user_id"] for member in members])
+    return {
+        **project,
+        "boards": [{"id": b["id"], "name": b["name"]} for b in boards if b["archived_at"] is None],
+        "archived_boards": [{"id": b["id"], "name": b["name"]} for b in boards if b["archived_at"] is not None],
+        "labels": labels_by_project([project_id])[project_id],
+        "members": _members_named(members, people),
+        "actions": sorted(actions),
+    }
+
+
+def project_settings(*, caller: Caller, project_id: int) -> dict:
+    """What the project's settings page shows: `project_get`, plus every board (archived ones
+    too) with its columns and their card counts, and how many tasks carry each label. Seven
+    queries, whatever the number of boards, columns, labels or tasks."""
+    project = project_get(caller=caller, project_id=project_id)
+    boards = list(
+        Board.objects.filter(project_id=project_id)
+        .order_by("position", "id")
+        .values("id", "name", "version", "archived_at")
+    )
+    columns: dict[int, list[dict]] = {board["id"]: [] for board in boards}
+    for column in (
+        Column.objects.filter(board__project_id=project_id)
+        .order_by("board_id", "position", "id")
+        .annotate(task_count=Count("tasks"))
+        .values("id", "board_id", "name", "position", "wip_limit", "category", "version", "task_count")
+    ):
+        columns[column.pop("board_id")].append(column)
+    with tenant_connection().cursor() as cursor:
+        cursor.execute(
+            "SELECT label, count(*) FROM projects_task, unnest(labels) AS label WHERE project_id = %s GROUP BY label",
+            [project_id],
+        )
+        uses = dict(cursor.fetchall())
+    return {
+        **project,
+        "labels": [{**label, "task_count": uses.get(label["name"], 0)} for label in project["labels"]],
+        "all_boards": [
+            {
+                "id": board["id"],
+                "name": board["name"],
+                "version": board["version"],
+                "archived": board["archived_at"] is not None,
+                "columns": columns[board["id"]],
+            }
+            for board in boards
+        ],
+    }
 
 
 def project_members(*, caller: Caller, project_id: int) -> list[dict]:
@@ -165,7 +306,9 @@ def project_members(*, caller: Caller, project_id: int) -> list[dict]:
 def board_get(*, caller: Caller, board_id: int, filters: TaskFilters | None = None) -> dict:
     """A whole board: columns in order, each with its cards in order. Four queries (five filtered)."""
     board = (
-        Board.objects.filter(pk=board_id).values("id", "name", "project_id", "project__key", "project__name").first()
+        Board.objects.filter(pk=board_id)
+        .values("id", "name", "project_id", "project__key", "project__name", "archived_at", "project__archived_at")
+        .first()
     )
     if board is None:
         raise NotFound("No such board")
@@ -175,7 +318,8 @@ def board_get(*, caller: Caller, board_id: int, filters: TaskFilters | None = No
         .values("user_id", "role", "display_name")
     )
     role = next((member["role"] for member in members if member["user_id"] == caller.user_id), None)
-    actions = actions_for_role(caller, role)
+    archived = board["archived_at"] is not None or board["project__archived_at"] is not None
+    actions = actions_for_role(caller, role, archived=archived)
     require(actions, READ, what="board")
     columns = list(
         Column.objects.filter(board_id=board_id)
@@ -202,12 +346,24 @@ def board_get(*, caller: Caller, board_id: int, filters: TaskFilters | None = No
     for column in columns:
         column["tasks"] = by_column[column["id"]]
         column["task_count"] = counts.get(column["id"], 0) if counts is not None else len(column["tasks"])
+    # Members and whoever a card names (someone assigned who has since left the project).
+    mentioned = {member["user_id"] for member in members}
+    mentioned.update(
+        Task.objects.filter(board_id=board_id)
+        .annotate(user_id=Func(F("assignees"), function="unnest"))
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
+    people = people_get(user_ids=mentioned)
     return {
         "id": board["id"],
         "name": board["name"],
         "project": {"id": board["project_id"], "key": board["project__key"], "name": board["project__name"]},
+        "archived": archived,
         "columns": columns,
-        "members": members,
+        "labels": labels_by_project([board["project_id"]])[board["project_id"]],
+        "members": _members_named(members, people),
+        "people": list(people.values()),
         "actions": sorted(actions),
     }
 
@@ -217,11 +373,20 @@ def board_get(*, caller: Caller, board_id: int, filters: TaskFilters | None = No
 # read was two thirds ORM and serialization; docs/benchmarks.md). Keep the two in step:
 # tests/projects/test_api.py compares them on the same board.
 _BOARD_JSON_SQL = """
-SELECT b.id, b.name, p.id, p.key, p.name,
+SELECT b.id, b.name, p.id, p.key, p.name, b.archived_at IS NOT NULL OR p.archived_at IS NOT NULL,
   (SELECT m.role FROM projects_projectmember m WHERE m.project_id = b.project_id AND m.user_id = %(user_id)s),
+  (SELECT coalesce(json_agg(json_build_object('id', l.id, 'name', l.name, 'colour', l.colour)
+            ORDER BY l.name, l.id), '[]')
+     FROM projects_label l WHERE l.project_id = b.project_id)::text,
   (SELECT coalesce(json_agg(json_build_object(
-            'user_id', m.user_id, 'role', m.role, 'display_name', m.display_name) ORDER BY m.id), '[]')
-     FROM projects_projectmember m WHERE m.project_id = b.project_id)::text,
+            'user_id', m.user_id, 'role', m.role, 'display_name', m.display_name, %(person)s) ORDER BY m.id), '[]')
+     FROM projects_projectmember m LEFT JOIN projects_person pp ON pp.user_id = m.user_id
+     WHERE m.project_id = b.project_id)::text,
+  (SELECT coalesce(json_agg(json_build_object('id', ids.user_id, %(person)s)
+            ORDER BY %(person_name)s COLLATE "C", ids.user_id COLLATE "C"), '[]')
+     FROM (SELECT m.user_id FROM projects_projectmember m WHERE m.project_id = b.project_id
+           UNION SELECT unnest(t.assignees) FROM projects_task t WHERE t.board_id = b.id) ids
+     LEFT JOIN projects_person pp ON pp.user_id = ids.user_id)::text,
   (SELECT coalesce(json_agg(json_build_object(
             'id', c.id, 'name', c.name, 'position', c.position, 'wip_limit', c.wip_limit,
             'category', c.category, 'version', c.version, 'task_count', cards.n, 'tasks', cards.tasks)
@@ -244,6 +409,22 @@ WHERE b.id = %(board_id)s
 """
 
 
+# A person's fields from `projects_person pp` (LEFT JOINed: NULL for someone not in the directory
+# yet), as _person and UNKNOWN_PERSON give them.
+_PERSON_NAME_SQL = f"coalesce(nullif(pp.name, ''), nullif(split_part(pp.email, '@', 1), ''), '{UNKNOWN_NAME}')"
+_PERSON_SQL = (
+    f"'name', {_PERSON_NAME_SQL}, 'initials', coalesce(pp.initials, '{UNKNOWN_PERSON['initials']}'), "
+    f"'colour', coalesce(pp.colour, '{UNKNOWN_PERSON['colour']}'), "
+    f"'palette', coalesce(pp.palette, {UNKNOWN_PERSON['palette']})"
+)
+_BOARD_JSON_SQL = _BOARD_JSON_SQL % {
+    "person": _PERSON_SQL,
+    "person_name": _PERSON_NAME_SQL,
+    "board_id": "%(board_id)s",
+    "user_id": "%(user_id)s",
+}
+
+
 def board_json(*, caller: Caller, board_id: int) -> bytes:
     """`board_get` without filters, as the JSON bytes of the API's answer. One query."""
     with tenant_connection().cursor() as cursor:
@@ -251,13 +432,21 @@ def board_json(*, caller: Caller, board_id: int) -> bytes:
         row = cursor.fetchone()
     if row is None:
         raise NotFound("No such board")
-    board_id, name, project_id, project_key, project_name, role, members, columns = row
-    actions = actions_for_role(caller, role)
+    board_id, name, project_id, project_key, project_name, archived, role, labels, members, people, columns = row
+    actions = actions_for_role(caller, role, archived=archived)
     require(actions, READ, what="board")
     head = json.dumps(
-        {"id": board_id, "name": name, "project": {"id": project_id, "key": project_key, "name": project_name}}
+        {
+            "id": board_id,
+            "name": name,
+            "project": {"id": project_id, "key": project_key, "name": project_name},
+            "archived": archived,
+        }
     )
-    tail = f',"columns":{columns},"members":{members},"actions":{json.dumps(sorted(actions))}}}'
+    tail = (
+        f',"columns":{columns},"labels":{labels},"members":{members},"people":{people},'
+        f'"actions":{json.dumps(sorted(actions))}}}'
+    )
     return (head[:-1] + tail).encode()
 
 
@@ -317,7 +506,7 @@ def task_get(*, caller: Caller, task_id: int) -> dict:
     task = Task.objects.filter(pk=task_id).first()
     if task is None:
         raise NotFound("No such task")
-    actions = project_actions(caller=caller, project_id=task.project_id)
+    actions = project_actions(caller=caller, project_id=task.project_id, board_id=task.board_id)
     require(actions, READ, what="task")
     subtasks = list(task.subtasks.order_by("position", "id").values("id", "title", "done", "position"))
     comments = list(task.comments.order_by("created_at", "id"))
@@ -347,6 +536,18 @@ def task_get(*, caller: Caller, task_id: int) -> dict:
         "worklogs": worklogs,
         "worked_minutes": sum(worklog.minutes for worklog in worklogs),
         "activity": activity,
+        "people": list(
+            people_get(
+                user_ids=[
+                    task.reporter_id,
+                    *task.assignees,
+                    *(comment.author_id for comment in comments),
+                    *(attachment.uploaded_by for attachment in attachments),
+                    *(worklog.user_id for worklog in worklogs),
+                    *(entry["actor_id"] for entry in activity),
+                ]
+            ).values()
+        ),
         "actions": sorted(actions),
     }
 

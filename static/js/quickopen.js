@@ -1,7 +1,7 @@
-/* Quick-open: Ctrl-K / ⌘K on any page (or a [data-quickopen] control) opens a dialog that searches
- * the organization's tasks (GET /api/search) as you type; arrows choose, Enter opens the card on
- * its board. The dialog's markup is templates/_quickopen.html: an ARIA combobox (the input) that
- * owns a listbox, the chosen option named by aria-activedescendant.
+/* Quick-open: Ctrl-K / ⌘K on any page, or a [data-quick-open] control (the top bar's Search), opens
+ * a dialog that searches the organization's tasks (GET /api/search) as you type; arrows choose,
+ * Enter opens the card on its board. The dialog's markup is templates/_quickopen.html: an ARIA
+ * combobox (the input) that owns a listbox, the chosen option named by aria-activedescendant.
  *
  * Also, on a board page, the card a link names (/boards/<id>/?task=<task id>, what search results
  * link to) is opened once the page has loaded, by activating that card as a click would. */
@@ -100,7 +100,7 @@
       option.setAttribute("aria-selected", "false");
       option.dataset.index = index;
       const where = `${item.project_key} · ${item.board_name} · ${item.column_name}` +
-        (item.matched === "comment" ? " · in a comment" : "");
+        (item.archived ? " · archived" : "") + (item.matched === "comment" ? " · in a comment" : "");
       option.append(
         span("quickopen-key", item.key),
         span("quickopen-title", highlightedNodes(item.title_html)),
@@ -249,7 +249,7 @@
   });
 
   document.addEventListener("click", (event) => {
-    const control = event.target.closest("[data-quickopen]");
+    const control = event.target.closest("[data-quick-open]");
     if (!control || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
     event.preventDefault();
     show();

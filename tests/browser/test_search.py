@@ -139,7 +139,7 @@ def test_quick_open_finds_a_card_by_a_word_of_its_description_and_opens_it(brows
 
     # The visible control opens the same dialog; hostile text is shown as text.
     page.locator("[data-close-panel]").click()
-    page.locator(".quickopen-button").click()
+    page.locator("[data-quick-open]").click()
     expect(page.locator("#quickopen")).to_be_visible()
     page.keyboard.type("pelican", delay=20)  # replaces the selected text of the last search
     expect(options.first.locator(".quickopen-title")).to_contain_text("<img src=x onerror=window.__xss=1>")
@@ -178,7 +178,7 @@ def test_quick_open_on_a_phone_sized_screen(browser: Browser, screenshots: Path)
     page.fill("#id_password", DEMO_PASSWORD)
     page.click("form button[type=submit]")
     page.wait_for_url("**/projects/")
-    page.locator(".quickopen-button").click()
+    page.locator("[data-quick-open]").click()
     page.keyboard.type("the", delay=20)
     expect(page.locator("#quickopen-list [role=option]").first).to_be_visible()
     page.screenshot(path=screenshots / "search-06-phone.png")

@@ -31,10 +31,12 @@ TENANT_TABLES = (
     "projects_comment",
     "projects_subtask",
     "projects_task",
+    "projects_label",
     "projects_column",
     "projects_board",
     "projects_projectmember",
     "projects_project",
+    "projects_person",
 )
 
 

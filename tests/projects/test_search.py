@@ -12,6 +12,7 @@ from django_tenants.utils import schema_context
 from apps.projects import search, selectors
 from apps.projects.models import Comment, Task, TaskSearch
 from apps.projects.search import SearchQuery, highlighted, search_params, search_sql
+from apps.projects.services import boards as board_services
 from apps.projects.services import comments as comment_services
 from apps.projects.services import projects as project_services
 from apps.projects.services import tasks as task_services
@@ -237,6 +238,17 @@ def test_a_private_projects_tasks_are_not_shown_to_a_non_member(board, member, m
     assert keys(stranger, "roadmap") == []
 
 
+def test_tasks_of_an_archived_board_or_project_are_found_and_marked(board, member, manager, project) -> None:
+    add(member, board, "Quarterly archive report")
+    assert [hit["archived"] for hit in selectors.task_search(caller=member, text="archive")] == [False]
+
+    board_services.board_update(caller=manager, board_id=board.id, archived=True)
+    assert [hit["archived"] for hit in selectors.task_search(caller=member, text="archive")] == [True]
+    board_services.board_update(caller=manager, board_id=board.id, archived=False)
+    project_services.project_update(caller=manager, project_id=project.id, archived=True)
+    assert [hit["archived"] for hit in selectors.task_search(caller=member, text="archive")] == [True]
+
+
 def test_another_organizations_tasks_never_show(tenants, tenant_a: TenantInfo, board, member) -> None:
     mine = add(member, board, "Kangaroo migration")
     other = tenants["proj_b"]
@@ -398,4 +410,4 @@ def test_every_signed_in_page_offers_the_quick_open(api_board, as_member, tenant
     browser.cookies["access_token"] = as_member.headers["HTTP_AUTHORIZATION"].split()[1]
     for path in ("/projects/", f"/boards/{api_board['id']}/", "/search/"):
         html = browser.get(path, HTTP_X_TENANT_ID=tenant_a.tenant_id).content.decode()
-        assert "data-quickopen" in html and 'role="combobox"' in html and "js/quickopen.js" in html, path
+        assert "data-quick-open" in html and 'role="combobox"' in html and "js/quickopen.js" in html, path
