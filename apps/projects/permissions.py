@@ -83,6 +83,11 @@ def project_actions(*, caller: Caller, project_id: int) -> frozenset[str]:
     return actions_for_role(caller, role)
 
 
+def may_moderate(actions: frozenset[str]) -> bool:
+    """Whether the caller may remove other people's comments and work logs (project managers, admins)."""
+    return "manage_members" in actions
+
+
 def require(actions: frozenset[str], action: str, *, what: str = "project") -> None:
     """Raise unless `action` is allowed. A caller who may not even read gets a 404, not a 403,
     so that ids of other people's projects reveal nothing."""
