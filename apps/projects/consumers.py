@@ -20,7 +20,6 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from apps.common.auth import InvalidToken, authenticate_websocket, jti_is_revoked
 from apps.projects import live, selectors
 from apps.projects.db import tenant_connection
-from apps.projects.models import ProjectMember
 from apps.projects.services import presence as presence_services
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -51,13 +50,9 @@ def board_open(*, tenant_id: str, claims: object, board_id: int, channel_name: s
         if not selectors.board_readable(caller=claims, board_id=board_id):
             return None
         schema = tenant_connection().schema_name
-        name = (
-            ProjectMember.objects.filter(board_filter(board_id), user_id=claims.user_id)
-            .values_list("display_name", flat=True)
-            .first()
-        )
+        name = selectors.people_get(user_ids=[claims.user_id])[claims.user_id]["name"]
         viewers = presence_services.board_presence(
-            board_id=board_id, channel_name=channel_name, viewer={"user_id": claims.user_id, "name": name or ""}
+            board_id=board_id, channel_name=channel_name, viewer={"user_id": claims.user_id, "name": name}
         )
         return Opened(schema=schema, viewers=viewers)
 
@@ -68,12 +63,6 @@ def board_catch_up(*, schema: str, board_id: int, since: int | None) -> tuple[in
     if since is None:
         return seq, []
     return seq, live.board_messages_since(schema=schema, board_id=board_id, since=since)
-
-
-def board_filter(board_id: int) -> object:
-    from django.db.models import Q
-
-    return Q(project__boards__id=board_id)
 
 
 def board_close(*, tenant_id: str, board_id: int, channel_name: str) -> None:

@@ -8,7 +8,6 @@ columns are named as they were when the row was written, else as they are now.
 import datetime as dt
 from collections.abc import Callable, Mapping
 
-UNKNOWN_USER = "Unknown user"
 MAX_QUOTED = 80
 
 FIELD_WORDS = {

@@ -80,6 +80,19 @@
     return document.querySelector(`li.card[data-task="${taskId}"]`);
   }
 
+  // Names, initials and colours of the board's people (the server's directory; never ids).
+  const people = new Map(JSON.parse(document.getElementById("board-people").textContent).map((p) => [p.id, p]));
+  const UNKNOWN = { name: "Unknown user", initials: "?", palette: 12 };
+
+  function avatarFor(userId, name) {
+    const person = people.get(userId) || { ...UNKNOWN, name: name || UNKNOWN.name };
+    const avatar = document.createElement("span");
+    avatar.className = `avatar avatar-c${person.palette}`;
+    avatar.title = person.name;
+    avatar.textContent = person.initials;
+    return avatar;
+  }
+
   function renderCard(task) {
     const card = document.getElementById("card-template").content.firstElementChild.cloneNode(true);
     card.className = `card priority-${task.priority || "medium"}`;
@@ -120,13 +133,7 @@
     }
     const people = document.createElement("span");
     people.className = "assignees";
-    for (const user of task.assignees || []) {
-      const avatar = document.createElement("span");
-      avatar.className = "avatar";
-      avatar.title = user;
-      avatar.textContent = user.slice(0, 2).toUpperCase();
-      people.appendChild(avatar);
-    }
+    for (const user of task.assignees || []) people.appendChild(avatarFor(user));
     meta.appendChild(people);
     return card;
   }
@@ -319,11 +326,7 @@
     viewersBox.replaceChildren();
     for (const viewer of viewers) {
       if (viewer.user_id === config.user) continue;
-      const avatar = document.createElement("span");
-      avatar.className = "avatar";
-      avatar.title = viewer.name || viewer.user_id;
-      avatar.textContent = (viewer.name || viewer.user_id).slice(0, 2).toUpperCase();
-      viewersBox.appendChild(avatar);
+      viewersBox.appendChild(avatarFor(viewer.user_id, viewer.name));
     }
   }
 

@@ -5,7 +5,7 @@ class Migration(migrations.Migration):
     """Cards archived off the board, and comments' edited marker (issue 10)."""
 
     dependencies = [
-        ("projects", "0001_initial"),
+        ("projects", "0002_people"),
     ]
 
     operations = [
