@@ -86,7 +86,7 @@ def activity_text(
     actor = name(entry["actor_id"])
     data = entry.get("data") or {}
     verb = entry["verb"]
-    what = _phrase(verb, data, key=key, name=name, column_name=column_name)
+    what = _phrase(verb, data, key=key, name=name, column_name=column_name, actor_id=entry["actor_id"])
     return f"{actor} {what}"
 
 
@@ -97,6 +97,7 @@ def _phrase(
     key: str,
     name: Callable[[str], str],
     column_name: Callable[[object], str],
+    actor_id: str,
 ) -> str:
     if verb == "created":
         return f"created {key}" + (f" in {column_name(data['column'])}" if data.get("column") else "")
@@ -131,7 +132,9 @@ def _phrase(
         return f"commented on {key}"
     if verb == "comment_deleted":
         author = data.get("author")
-        return f"deleted a comment by {name(author)} on {key}" if author else f"deleted a comment on {key}"
+        if not author or author == actor_id:
+            return f"deleted their comment on {key}"
+        return f"deleted a comment by {name(author)} on {key}"
     if verb == "subtask_added":
         return f"added the subtask {_quoted(data.get('title'))} to {key}"
     if verb == "subtask_renamed":

@@ -279,6 +279,7 @@
     const data = message.data;
     switch (message.type) {
       case "task.created":
+      case "task.restored":
       case "task.updated": {
         const old = findCard(data.id);
         // Our own quick-add comes back as task.created; a card in the user's hand is left alone.
@@ -297,7 +298,8 @@
         }
         break;
       }
-      case "task.deleted": {
+      case "task.deleted":
+      case "task.archived": {
         const card = findCard(data.id);
         if (card) card.remove();
         break;

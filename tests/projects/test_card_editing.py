@@ -370,6 +370,45 @@ def test_the_markdown_preview_escapes_html_and_drops_script_links(as_member, boa
     assert_error(Client().post("/api/markdown/preview", {"text": "x"}, content_type="application/json"), 401)
 
 
+def _panel_html(client: ApiClient, board: dict, task: dict) -> str:
+    response = client.client.get(f"/boards/{board['id']}/tasks/{task['id']}/", **client.headers)
+    assert response.status_code == 200, response.content[:500]
+    return response.content.decode()
+
+
+def test_the_panel_escapes_what_people_typed(board, task, as_member) -> None:
+    evil = '<script>alert("t")</script>'
+    as_member.patch(f"/api/tasks/{task['id']}", {"title": evil, "description": f"{evil} [x](javascript:alert(1))"})
+    _comment(as_member, task, f'{evil} <img src=x onerror="alert(1)">')
+    _upload(as_member, task, '"><svg onload=alert(1)>.png', PNG, "image/png")
+
+    html = _panel_html(as_member, board, task)
+
+    assert "<script>alert" not in html
+    assert "<svg onload" not in html and "<img src=x" not in html
+    assert 'href="javascript' not in html
+    assert "&lt;script&gt;alert" in html
+    assert 'role="dialog"' in html and 'aria-labelledby="panel-heading-' in html
+
+
+def test_the_panel_offers_edits_by_role(board, task, as_member, as_other, as_manager, as_viewer) -> None:
+    _comment(as_member, task, "mine")
+
+    for_member = _panel_html(as_member, board, task)
+    for_other = _panel_html(as_other, board, task)
+    for_manager = _panel_html(as_manager, board, task)
+    for_viewer = _panel_html(as_viewer, board, task)
+
+    assert 'aria-label="Edit your comment"' in for_member
+    assert 'aria-label="Edit your comment"' not in for_other + for_manager
+    assert 'aria-label="Delete the comment by Ana Member"' in for_manager
+    assert 'aria-label="Delete the comment by Ana Member"' not in for_other
+    assert 'data-form="title"' not in for_viewer and 'data-action="archive"' not in for_viewer
+    assert 'data-form="comment-add"' in for_viewer
+    assert 'data-action="task-delete"' in for_member and 'data-action="task-delete"' not in for_other
+    assert for_member.count("Ana Member") >= 2  # reporter and comment author, by name
+
+
 # Live -----------------------------------------------------------------------------------------
 
 
