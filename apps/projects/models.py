@@ -227,6 +227,8 @@ class Person(models.Model):
     colour = models.CharField(max_length=7)
     # False once the person left the organization: their name stays on what they did.
     is_member = models.BooleanField(default=True)
+    # Their roles in the organization (identity's), as of the last UserPermissionChanged.
+    roles = ArrayField(models.CharField(max_length=40), default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
