@@ -83,6 +83,13 @@
     return Math.round(parseFloat((match[1] || "0").replace(",", ".")) * 60) + Number(match[2] || 0);
   }
 
+  /* Good news, seen and heard (board.js's toast is for errors). */
+  function notice(text) {
+    const box = h("div", { class: "toast toast-ok", role: "status" }, text);
+    document.body.append(box);
+    setTimeout(() => box.remove(), 3000);
+  }
+
   function announce(text) {
     const box = panel.querySelector("[data-status]");
     if (box) { box.textContent = ""; setTimeout(() => { box.textContent = text; }, 30); }
@@ -252,7 +259,8 @@
     const marks = ".editing, .confirming, .conflicted, .picking, details[open]";
     if (part.hasAttribute("data-keep") || part.matches(marks) || part.querySelector(marks)) return true;
     const active = document.activeElement;
-    if (active && part.contains(active) && isTextEntry(active)) return true;
+    // (a focused file input: its chooser may be open, and a replaced input would drop the pick)
+    if (active && part.contains(active) && (isTextEntry(active) || active.type === "file")) return true;
     for (const input of [part, ...part.querySelectorAll("input, textarea")]) {
       if (isTextEntry(input) && input.value !== input.defaultValue) return true;
       if (input.type === "file" && input.files && input.files.length) return true;
@@ -396,7 +404,11 @@
     }
     if (root() !== current) return;
     const token = focusToken();
-    for (const name of ["data-version", "data-archived"]) current.setAttribute(name, fresh.getAttribute(name));
+    // A fetch that left before our own save answered is older than what we know: the refresh
+    // that save asked for follows, so this one is dropped rather than wind anything back.
+    if (Number(fresh.dataset.version) < Number(current.dataset.version)) return;
+    current.dataset.version = fresh.dataset.version;
+    current.dataset.archived = fresh.dataset.archived;
     morphChildren(current, fresh);
     restoreFocus(token);
     enhance(current);
@@ -408,7 +420,7 @@
     if (!busy) {
       const key = current.dataset.keyText;
       closePanel();
-      toast(`${key} was deleted`);
+      notice(`${key} was deleted by someone else`);
       return;
     }
     if (current.querySelector(":scope > .card-gone")) return;
@@ -466,7 +478,18 @@
   /* One PATCH of the task. `changes` may be a function, computed again for a retry (a set
    * like the assignees is then recomputed from the fresh card). On 409 the panel is fetched
    * again; when `field` now shows a conflict, the person chooses; otherwise it is sent again. */
-  async function saveTask(changes, control, { field } = {}) {
+  let taskSaves = Promise.resolve();
+
+  /* Saves of the task run one after another, each with the version the one before it left:
+   * a person tabbing through fields never races their own edits into a 409. */
+  function saveTask(changes, control, options) {
+    const run = taskSaves.then(() => saveTaskNow(changes, control, options || {}));
+    taskSaves = run.catch(() => null);
+    return run;
+  }
+
+  async function saveTaskNow(changes, control, { field } = {}) {
+    if (!root()) return null;
     clearError(control);
     const send = () => api("PATCH", taskUrl(), {
       ...(typeof changes === "function" ? changes() : changes), version: Number(root().dataset.version),
@@ -622,6 +645,7 @@
   }
 
   function pickerClose(input) {
+    if (!input.isConnected) return;
     const list = pickerOptions(input);
     if (list) list.hidden = true;
     input.setAttribute("aria-expanded", "false");
@@ -680,12 +704,14 @@
   async function archive(button) {
     const send = () => api("POST", taskUrl("/archive"), { version: Number(root().dataset.version) });
     clearError(button);
+    const run = taskSaves.then(() => send().catch(async (error) => {
+      if (error.code !== "version_conflict") throw error;
+      await refresh();
+      return send();
+    }));
+    taskSaves = run.catch(() => null);
     try {
-      await send().catch(async (error) => {
-        if (error.code !== "version_conflict") throw error;
-        await refresh();
-        return send();
-      });
+      await run;
       announce("Archived");
       await refresh();
     } catch (error) { showError(button, error); }
@@ -804,7 +830,7 @@
       case "restore-listed":
         if (await restore(button, button.dataset.task)) {
           const row = button.closest("li");
-          toast(`${row.querySelector(".card-key").textContent} is back on the board`);
+          notice(`${row.querySelector(".card-key").textContent} is back on the board`);
           row.remove();
         }
         break;
@@ -814,7 +840,7 @@
           drafts.delete(root().dataset.task);
           panel.replaceChildren();
           closePanel();
-          toast(`${key} deleted`);
+          notice(`${key} deleted`);
         }
         break;
       }
@@ -1014,7 +1040,12 @@
 
   panel.addEventListener("focusout", (event) => {
     const input = event.target.closest("[data-picker]");
-    if (input) setTimeout(() => { if (!input.closest(".picker").contains(document.activeElement)) pickerClose(input); }, 150);
+    if (input) {
+      setTimeout(() => {
+        const picker = input.closest(".picker");
+        if (picker && !picker.contains(document.activeElement)) pickerClose(input);
+      }, 150);
+    }
   });
 
   panel.addEventListener("keydown", (event) => {

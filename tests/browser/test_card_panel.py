@@ -46,6 +46,14 @@ def browser(stack: Stack) -> Iterator[Browser]:
         launched.close()
 
 
+@pytest.fixture(autouse=True)
+def _patient_expect() -> Iterator[None]:
+    """Assertions wait as long as actions do: two cores run several stacks at once."""
+    expect.set_options(timeout=WAIT_MS)
+    yield
+    expect.set_options(timeout=5_000)
+
+
 def demo_url(path: str) -> str:
     return f"http://demo.localhost:{PORT_BASE}{path}"
 
@@ -219,6 +227,7 @@ def test_every_part_of_a_card_is_edited_in_the_panel(browser: Browser) -> None:
     comment.locator("[data-action=confirm]").click()
     comment.locator("[data-action=comment-delete]").click()
     expect(panel.locator("li.comment")).to_have_count(0)
+    expect(panel.locator("[data-key=history]")).to_contain_text("Demo Owner deleted their comment on DEMO-1")
 
     # An image: uploaded, previewed as a thumbnail, enlarged.
     panel.locator("input[type=file]").set_input_files(
@@ -253,7 +262,7 @@ def test_every_part_of_a_card_is_edited_in_the_panel(browser: Browser) -> None:
     expect(history).to_contain_text("Demo Owner attached “whiteboard.png” to DEMO-1")
     expect(history).to_contain_text("Demo Owner deleted 25 min of logged work from DEMO-1")
     expect(history.locator("time").first).to_have_text("just now")
-    panel.locator("[data-key=history]").scroll_into_view_if_needed()
+    page.evaluate("document.querySelector('#panel [data-key=history]').scrollIntoView()")
     shot(page, "07-history")
 
     # A stale save (the version the panel holds is old): retried, since this field did not change.
