@@ -8,4 +8,5 @@ urlpatterns = [
     path("projects/<int:project_id>/settings/", views.project_settings, name="project-settings"),
     path("boards/<int:board_id>/", views.board_page, name="board-page"),
     path("boards/<int:board_id>/tasks/<int:task_id>/", views.card_panel, name="card-panel"),
+    path("boards/<int:board_id>/archived/", views.archived_cards, name="archived-cards"),
 ]
