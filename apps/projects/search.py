@@ -238,11 +238,11 @@ WITH matched AS MATERIALIZED (
    LIMIT %(limit)s
 ), hits AS (
   SELECT t.id, t.key, t.title, left(t.description, {SNIPPET_CHARS}) AS description,
-         t.board_id, t.project_id, t.column_id, r.exact, r.score
+         t.board_id, t.project_id, t.column_id, t.archived_at, r.exact, r.score
     FROM ranked r JOIN projects_task t ON t.id = r.task_id
 )
 SELECT h.id, h.key, h.title, h.board_id, b.name, h.project_id, p.key, p.name, h.column_id, c.name,
-       b.archived_at IS NOT NULL OR p.archived_at IS NOT NULL, h.exact,
+       h.archived_at IS NOT NULL OR b.archived_at IS NOT NULL OR p.archived_at IS NOT NULL, h.exact,
        ts_headline('simple', {marked_text_sql("h.title")}, {highlight}, %(whole_options)s),
        {headline_sql("h.description", highlight)},
        (SELECT {headline_sql("k.body", highlight)}

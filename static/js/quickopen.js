@@ -4,7 +4,7 @@
  * combobox (the input) that owns a listbox, the chosen option named by aria-activedescendant.
  *
  * Also, on a board page, the card a link names (/boards/<id>/?task=<task id>, what search results
- * link to) is opened once the page has loaded, by activating that card as a click would. */
+ * link to) is opened once the page has loaded, through panel.js's window.CardPanel. */
 (function () {
   "use strict";
 
@@ -186,12 +186,21 @@
     return document.querySelector(`li.card[data-task="${Number(taskId)}"]`);
   }
 
-  function go(item) {
-    const card = boardHere() === item.board ? cardOnPage(item.id) : null;
-    if (!card) { window.location.assign(item.url); return; }
-    dialog.close();
+  /* The card panel of this board page: panel.js's window.CardPanel when it is there (it opens any
+   * card of the board, archived ones too), else a click on the card as the board would take it. */
+  function panelOpen(taskId) {
+    if (window.CardPanel && window.CardPanel.open) { window.CardPanel.open(String(taskId)); return true; }
+    const card = cardOnPage(taskId);
+    if (!card) return false;
     card.focus();
-    card.click();  // the board opens its panel for a clicked card
+    card.click();
+    return true;
+  }
+
+  function go(item) {
+    if (boardHere() !== item.board) { window.location.assign(item.url); return; }
+    dialog.close();
+    if (!panelOpen(item.id)) window.location.assign(item.url);
   }
 
   input.addEventListener("keydown", (event) => {
@@ -261,13 +270,9 @@
     const url = new URL(window.location.href);
     const taskId = url.searchParams.get("task");
     if (boardHere() === null || !/^\d+$/.test(taskId || "")) return;
-    const card = cardOnPage(taskId);
     url.searchParams.delete("task");
     window.history.replaceState(window.history.state, "", url.pathname + url.search + url.hash);
-    if (card) {
-      card.focus();
-      card.click();
-    } else if (window.Board && window.Board.toast) {
+    if (!panelOpen(taskId) && window.Board && window.Board.toast) {
       window.Board.toast("That card is not on this board any more.");
     }
   }

@@ -164,6 +164,18 @@ def test_quick_open_finds_a_card_by_a_word_of_its_description_and_opens_it(brows
     expect(panel.locator(".card-key")).to_have_text(commented["key"])
     page.screenshot(path=screenshots / "search-05-page-result-opened.png")
 
+    # An archived card is off the board, but found, marked, and opened in the panel all the same.
+    api(page, "POST", f"/api/tasks/{other['id']}/archive", {})
+    page.reload()
+    page.wait_for_selector("#live-state[data-state=live]")
+    expect(page.locator(f"li.card[data-task='{other['id']}']")).to_have_count(0)
+    quickopen_type(page, other["key"])
+    expect(options.first).to_contain_text(other["key"])
+    expect(options.first.locator(".quickopen-where")).to_contain_text("archived")
+    page.keyboard.press("Enter")
+    expect(panel.locator(".card-key")).to_have_text(other["key"])
+    page.screenshot(path=screenshots / "search-07-archived-card-opened.png")
+
     problems.assert_none()
     page.context.close()
 

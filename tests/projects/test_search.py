@@ -10,13 +10,13 @@ from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import schema_context
 
 from apps.projects import search, selectors
-from apps.projects.models import Comment, Task, TaskSearch
+from apps.projects.models import Task, TaskSearch
 from apps.projects.search import SearchQuery, highlighted, search_params, search_sql
 from apps.projects.services import boards as board_services
 from apps.projects.services import comments as comment_services
 from apps.projects.services import projects as project_services
 from apps.projects.services import tasks as task_services
-from apps.projects.services.search import task_search_refresh, tasks_search_refresh
+from apps.projects.services.search import tasks_search_refresh
 from tests.projects import test_api
 from tests.projects.conftest import MANAGER_PERMISSIONS, MEMBER_PERMISSIONS, TenantInfo, make_caller
 from tests.projects.test_api import ApiClient, assert_error
@@ -144,23 +144,28 @@ def test_edited_title_and_description_are_found_by_their_new_words_only(board, m
 
 
 def test_an_edited_or_deleted_comment_no_longer_matches(board, member) -> None:
-    """Comment edit and delete are other services; they call task_search_refresh, as here."""
     task = add(member, board, "Payments")
     comment_services.comment_add(caller=member, task_id=task.id, body="The webhook retries forever")
     second = comment_services.comment_add(caller=member, task_id=task.id, body="Ask about the ledger")
     assert keys(member, "webhook") == [task.key] and keys(member, "ledger") == [task.key]
 
-    with transaction.atomic():
-        Comment.objects.filter(pk=second.pk).update(body="Ask about the reconciliation")
-        task_search_refresh(task=task.id)
+    comment_services.comment_update(caller=member, comment_id=second.id, body="Ask about the reconciliation")
     assert keys(member, "ledger") == []
     assert keys(member, "reconciliation") == [task.key]
 
-    with transaction.atomic():
-        Comment.objects.filter(pk=second.pk).delete()
-        task_search_refresh(task=task.id)
+    comment_services.comment_delete(caller=member, comment_id=second.id)
     assert keys(member, "reconciliation") == []
     assert keys(member, "webhook") == [task.key]
+
+
+def test_an_archived_card_is_found_and_marked(board, member) -> None:
+    task = add(member, board, "Retired experiment")
+    task_services.task_archive(caller=member, task_id=task.id)
+
+    (hit,) = selectors.task_search(caller=member, text="experiment")
+    assert hit["archived"] is True
+    task_services.task_restore(caller=member, task_id=task.id)
+    assert [hit["archived"] for hit in selectors.task_search(caller=member, text="experiment")] == [False]
 
 
 def test_a_deleted_task_is_not_found(board, member, manager) -> None:

@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("projects", "0004_project_labels_from_tasks"),
+        ("projects", "0005_card_editing"),
     ]
 
     operations = [
