@@ -69,6 +69,9 @@
     setTimeout(() => box.remove(), 4000);
   }
 
+  // One fetch helper (token refresh, JSON errors) and one toast for every script on the page.
+  window.Board = { api, toast, csrfToken };
+
   /* ---- cards ---- */
 
   function cardsList(columnId) {
@@ -402,6 +405,8 @@
         lastSeq = message.seq;
       }
       apply(message);
+      // Other scripts (the card panel) react to live messages without editing this file.
+      document.dispatchEvent(new CustomEvent("board:message", { detail: message }));
     };
     socket.onclose = async (event) => {
       liveState.dataset.state = "offline";
