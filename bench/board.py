@@ -277,8 +277,11 @@ async def measure_fanout(data: dict, keys: Keys, tenant_uuid: str, jwks_url: str
         async def listen(ws: object) -> None:
             try:
                 async for raw in ws:
-                    heard[0] = time.perf_counter()
                     message = json.loads(raw)
+                    if message["type"] == "ping":  # the server's heartbeat, answered as the board's page does
+                        await ws.send("pong")
+                        continue
+                    heard[0] = time.perf_counter()
                     if message["type"] == "task.moved":
                         arrivals.setdefault(message["seq"], []).append(time.perf_counter())
             except websockets.ConnectionClosed:

@@ -264,6 +264,16 @@ def board_readable(*, caller: Caller, board_id: int) -> bool:
     return project_id is not None and READ in project_actions(caller=caller, project_id=project_id)
 
 
+def board_viewer(*, user_id: str, board_id: int) -> dict:
+    """Who a board's viewer is, as presence lists them: `{"user_id", "name"}`."""
+    name = (
+        ProjectMember.objects.filter(project__boards__id=board_id, user_id=user_id)
+        .values_list("display_name", flat=True)
+        .first()
+    )
+    return {"user_id": user_id, "name": name or ""}
+
+
 def board_columns(*, caller: Caller, board_id: int) -> list[dict]:
     board = Board.objects.filter(pk=board_id).values("project_id").first()
     if board is None:

@@ -11,6 +11,8 @@
   let lastSeq = config.seq;
   let socket = null;
   let retryDelay = 500;
+  let heardAt = Date.now();
+  let heartbeatSeconds = 2;
 
   // Django's CSRF cookie (`__Host-csrftoken` where CSRF_COOKIE_HOST_PREFIX is on): the gateway and the
   // services compare X-CSRFToken with it on every cookie-authenticated write.
@@ -371,16 +373,28 @@
     refreshCounts();
   }
 
+  function initials(name) {
+    const words = name.trim().split(/\s+/).filter(Boolean);
+    if (!words.length) return "?";
+    return (words.length > 1 ? words[0][0] + words[words.length - 1][0] : words[0].slice(0, 2)).toUpperCase();
+  }
+
+  /* Who else has the board open: one avatar per person, named (title and accessible name). */
   function showViewers(viewers) {
+    const others = viewers.filter((viewer) => viewer.user_id !== config.user);
     viewersBox.replaceChildren();
-    for (const viewer of viewers) {
-      if (viewer.user_id === config.user) continue;
-      const avatar = document.createElement("span");
-      avatar.className = "avatar";
-      avatar.title = viewer.name || viewer.user_id;
-      avatar.textContent = (viewer.name || viewer.user_id).slice(0, 2).toUpperCase();
+    for (const viewer of others) {
+      const name = viewer.name || "Unknown user";
+      const avatar = document.createElement("li");
+      avatar.className = `avatar${viewer.palette !== undefined ? ` avatar-c${viewer.palette}` : ""}`;
+      avatar.title = name;
+      avatar.dataset.user = viewer.user_id;
+      avatar.setAttribute("aria-label", name);
+      avatar.textContent = viewer.initials || initials(name);
       viewersBox.appendChild(avatar);
     }
+    viewersBox.hidden = others.length === 0;
+    viewersBox.setAttribute("aria-label", others.length ? `Also viewing: ${others.map((v) => v.name || "Unknown user").join(", ")}` : "Nobody else is viewing");
   }
 
   function connect() {
@@ -394,9 +408,18 @@
       opened = true; retryDelay = 500; liveState.dataset.state = "live"; liveState.textContent = "live";
     };
     socket.onmessage = (event) => {
+      heardAt = Date.now();
       const message = JSON.parse(event.data);
+      if (message.type === "ping") {
+        // The heartbeat that keeps us in presence: answered here, not from a timer, so a background
+        // tab (whose timers the browser slows to once a minute) still answers at once.
+        socket.send("pong");
+        return;
+      }
+      if (message.type === "pong") return;
       if (message.type === "hello") {
         if (lastSeq === null) lastSeq = message.data.seq;
+        heartbeatSeconds = message.data.heartbeat || heartbeatSeconds;
         showViewers(message.data.viewers || []);
         return;
       }
@@ -418,6 +441,14 @@
       retryDelay = Math.min(retryDelay * 2, 10000);
     };
   }
+
+  /* The server pings every few seconds: a socket silent for much longer is dead without having said
+   * so (a sleeping laptop, a lost network). Close it; onclose reconnects and catches up. */
+  setInterval(() => {
+    if (socket && socket.readyState === WebSocket.OPEN && Date.now() - heardAt > heartbeatSeconds * 4000 + 2000) {
+      socket.close();
+    }
+  }, 2000);
 
   document.body.addEventListener("htmx:afterSwap", (event) => {
     if (event.detail.target.id === "columns" || event.target.id === "columns") enableSorting();
