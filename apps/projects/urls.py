@@ -5,5 +5,6 @@ from apps.projects import views
 urlpatterns = [
     path("projects/", views.project_index, name="project-index"),
     path("boards/<int:board_id>/", views.board_page, name="board-page"),
+    path("boards/<int:board_id>/cards/", views.board_cards, name="board-cards"),
     path("boards/<int:board_id>/tasks/<int:task_id>/", views.card_panel, name="card-panel"),
 ]
