@@ -62,10 +62,10 @@
     return data;
   }
 
-  function toast(message) {
+  function toast(message, kind) {
     const box = document.createElement("div");
-    box.className = "toast";
-    box.setAttribute("role", "alert");
+    box.className = kind === "info" ? "toast toast-info" : "toast";
+    box.setAttribute("role", kind === "info" ? "status" : "alert");
     box.textContent = message;
     document.body.appendChild(box);
     setTimeout(() => box.remove(), 4000);
@@ -91,6 +91,7 @@
     card.dataset.rank = task.rank;
     card.dataset.version = task.version;
     card.querySelector(".card-key").textContent = task.key;
+    card.querySelector(".card-more").setAttribute("aria-label", `Move ${task.key}`);
     card.querySelector(".card-title").textContent = task.title;
     const meta = card.querySelector(".card-meta");
     meta.replaceChildren();
@@ -144,18 +145,54 @@
     for (const other of list.children) {
       if (other !== card && other.dataset.rank > rank) { next = other; break; }
     }
+    const focused = document.activeElement === card;  // moving a node drops its focus
     list.insertBefore(card, next);
+    if (focused) card.focus();
   }
 
+  function isFiltered() {
+    return document.getElementById("columns").dataset.filtered === "true";
+  }
+
+  function columnName(columnId) {
+    const column = document.querySelector(`section.column[data-column="${columnId}"]`);
+    return column ? column.querySelector(".column-head h2").textContent : "";
+  }
+
+  /* A column's count is every card in it. Unfiltered, those are the cards shown; filtered, the page
+   * came with the column's total, which live messages keep up to date (changeCount). */
   function refreshCounts() {
+    const filtered = isFiltered();
     for (const column of document.querySelectorAll("section.column")) {
-      const count = column.querySelectorAll("li.card").length;
+      const counter = column.querySelector(".wip .count");
+      if (!filtered) counter.textContent = column.querySelectorAll("li.card").length;
       const wip = column.dataset.wip ? Number(column.dataset.wip) : null;
-      if (document.getElementById("columns").dataset.filtered !== "true") {
-        column.querySelector(".wip .count").textContent = count;
-      }
-      column.querySelector(".wip").classList.toggle("wip-full", wip !== null && count >= wip);
+      column.querySelector(".wip").classList.toggle("wip-full", wip !== null && Number(counter.textContent) >= wip);
     }
+  }
+
+  function changeCount(columnId, delta) {
+    const column = document.querySelector(`section.column[data-column="${columnId}"]`);
+    if (!column || !isFiltered()) return;
+    const counter = column.querySelector(".wip .count");
+    counter.textContent = Math.max(0, Number(counter.textContent) + delta);
+  }
+
+  /* ---- announcements (screen readers) ---- */
+
+  const announcer = document.getElementById("announcer");
+  function announce(text) {
+    // Emptied first, so the same words twice in a row are read twice.
+    announcer.textContent = "";
+    setTimeout(() => { announcer.textContent = text; }, 50);
+  }
+
+  function announceMove(card) {
+    const column = columnOf(card);
+    if (!column) return;
+    const cards = [...column.querySelectorAll("li.card")];
+    const key = card.querySelector(".card-key").textContent;
+    announce(`${key} moved to ${columnName(column.dataset.column)}, ${cards.indexOf(card) + 1} of ${cards.length}`);
   }
 
   /* ---- drag and drop ---- */
@@ -183,6 +220,7 @@
   }
 
   async function sendMove(card, body, fromColumn) {
+    card.dataset.pending = "true";  // its own task.moved, if it comes first, is not announced as someone else's
     try {
       let moved;
       try {
@@ -197,9 +235,14 @@
       }
       card.dataset.rank = moved.rank;
       card.dataset.version = moved.version;
+      placeCard(card, moved.column);
+      announceMove(card);
     } catch (error) {
       toast(error.message);
       placeCard(card, fromColumn);  // put it back where the server still has it
+      announce(`${card.querySelector(".card-key").textContent} was not moved: ${error.message}`);
+    } finally {
+      delete card.dataset.pending;
     }
     refreshCounts();
   }
@@ -287,7 +330,127 @@
     }
   }
 
+  /* Where a card goes for a keyboard or menu move: the neighbouring column at the same place in
+   * the list (clamped to its end), or one place up or down in its own column. Places are among the
+   * cards shown, so a filtered board moves cards the way it shows them. */
+  function movePlan(card, direction) {
+    const from = columnOf(card);
+    const cards = [...from.querySelectorAll("li.card")];
+    const index = cards.indexOf(card);
+    const base = { version: Number(card.dataset.version) };
+    if (direction === "up" || direction === "down") {
+      const neighbour = cards[index + (direction === "up" ? -1 : 1)];
+      if (!neighbour) return null;
+      return {
+        list: from.querySelector("ol.cards"),
+        anchor: direction === "up" ? neighbour : neighbour.nextElementSibling,
+        body: { ...base, column: Number(from.dataset.column), [direction === "up" ? "before" : "after"]: Number(neighbour.dataset.task) },
+      };
+    }
+    const columns = [...document.querySelectorAll("section.column")];
+    const to = columns[columns.indexOf(from) + (direction === "left" ? -1 : 1)];
+    if (!to) return null;
+    const targets = [...to.querySelectorAll("li.card")];
+    const body = { ...base, column: Number(to.dataset.column) };
+    const anchor = targets[index] || null;
+    if (anchor) body.before = Number(anchor.dataset.task);
+    else if (targets.length) body.after = Number(targets[targets.length - 1].dataset.task);
+    else body.index = 0;
+    return { list: to.querySelector("ol.cards"), anchor, body };
+  }
+
+  function moveCard(card, direction) {
+    const plan = movePlan(card, direction);
+    const key = card.querySelector(".card-key").textContent;
+    if (!plan) {
+      announce({ left: `${key} is in the first column`, right: `${key} is in the last column`,
+        up: `${key} is already first`, down: `${key} is already last` }[direction]);
+      return Promise.resolve();
+    }
+    const fromColumn = columnOf(card).dataset.column;
+    plan.list.insertBefore(card, plan.anchor);
+    card.focus();
+    return sendMove(card, plan.body, fromColumn).then(() => card.focus());
+  }
+
+  /* The card's "⋯" menu: every move shortcut as a control you can see and click. */
+  const cardMenu = document.getElementById("card-menu");
+  let menuCard = null;
+
+  function openCardMenu(button) {
+    menuCard = button.closest("li.card");
+    for (const item of cardMenu.querySelectorAll("[data-move]")) {
+      item.disabled = !config.mayMove || movePlan(menuCard, item.dataset.move) === null;
+    }
+    cardMenu.hidden = false;
+    const box = button.getBoundingClientRect();
+    const width = cardMenu.offsetWidth;
+    cardMenu.style.top = `${window.scrollY + box.bottom + 4}px`;
+    cardMenu.style.left = `${window.scrollX + Math.max(8, Math.min(box.right - width, window.innerWidth - width - 8))}px`;
+    button.setAttribute("aria-expanded", "true");
+    const first = cardMenu.querySelector("[role=menuitem]:not(:disabled)");
+    if (first) first.focus();
+  }
+
+  function closeCardMenu(refocus) {
+    if (cardMenu.hidden) return;
+    cardMenu.hidden = true;
+    const button = menuCard && menuCard.querySelector(".card-more");
+    if (button) {
+      button.setAttribute("aria-expanded", "false");
+      if (refocus) button.focus();
+    }
+  }
+
+  // Capturing, so a click on the "⋯" button never reaches the card's own click (which opens it).
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest(".card-more");
+    if (button) {
+      event.stopPropagation();
+      event.preventDefault();
+      if (!cardMenu.hidden && menuCard === button.closest("li.card")) closeCardMenu(true);
+      else openCardMenu(button);
+      return;
+    }
+    const item = event.target.closest("#card-menu [role=menuitem]");
+    if (item) {
+      event.stopPropagation();
+      const card = menuCard;
+      closeCardMenu(false);
+      if (item.dataset.move) moveCard(card, item.dataset.move);
+      return;
+    }
+    if (!event.target.closest("#card-menu")) closeCardMenu(false);
+  }, true);
+
+  cardMenu.addEventListener("keydown", (event) => {
+    const items = [...cardMenu.querySelectorAll("[role=menuitem]:not(:disabled)")];
+    const index = items.indexOf(document.activeElement);
+    if (event.key === "Escape" || event.key === "Tab") {
+      event.preventDefault();
+      event.stopPropagation();
+      closeCardMenu(true);
+    } else if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      event.stopPropagation();
+      const step = event.key === "ArrowDown" ? 1 : -1;
+      items[(index + step + items.length) % items.length].focus();
+    } else if (event.key === "Home" || event.key === "End") {
+      event.preventDefault();
+      items[event.key === "Home" ? 0 : items.length - 1].focus();
+    }
+  });
+
   document.addEventListener("keydown", (event) => {
+    if (event.target.closest && event.target.closest("#card-menu")) return;  // the menu's own keys
+    if (event.altKey && (event.key === "ArrowUp" || event.key === "ArrowDown") && !event.ctrlKey && !event.metaKey) {
+      const focusedCard = document.activeElement && document.activeElement.closest("li.card");
+      if (focusedCard && config.mayMove && !event.target.closest("input, textarea, select")) {
+        event.preventDefault();
+        moveCard(focusedCard, event.key === "ArrowUp" ? "up" : "down");
+      }
+      return;
+    }
     const typing = event.target.closest("input, textarea, select");
     if (event.key === "Escape") {
       if (typing) typing.blur();
@@ -304,13 +467,8 @@
     } else if (event.key === "?") { document.getElementById("help").showModal(); }
     else if (event.key === "Enter" && card) { openPanel(card.dataset.task); }
     else if ((event.key === "[" || event.key === "]") && card && config.mayMove) {
-      const columns = [...document.querySelectorAll("section.column")];
-      const from = columnOf(card);
-      const to = columns[columns.indexOf(from) + (event.key === "[" ? -1 : 1)];
-      if (!to) return;
-      to.querySelector("ol.cards").appendChild(card);
-      sendMove(card, { column: Number(to.dataset.column), version: Number(card.dataset.version) },
-        from.dataset.column).then(() => card.focus());
+      event.preventDefault();
+      moveCard(card, event.key === "[" ? "left" : "right");
     } else if (["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "h", "j", "k", "l"].includes(event.key)) {
       event.preventDefault();
       focusNeighbour(card, event.key);
@@ -320,32 +478,110 @@
 
   /* ---- live updates ---- */
 
+  /* A filtered board shows what a reload with the same URL would: a card that changed is shown
+   * only if the server says the page's filters match it (GET /boards/<id>/cards/?ids=...&<filters>,
+   * the page's own filter code). The answer is the card as it is now, or nothing. */
+  async function filteredCard(taskId, isRetry) {
+    const query = new URLSearchParams(window.location.search);
+    query.set("ids", taskId);
+    const response = await fetch(`/boards/${config.board}/cards/?${query}`, {
+      credentials: "same-origin", headers: { Accept: "application/json" },
+    });
+    // An expired access cookie sends a page to the sign-in (a redirect here): renew it once.
+    if ((response.status === 401 || response.redirected) && !isRetry && await sessionRefresh()) {
+      return filteredCard(taskId, true);
+    }
+    if (!response.ok) throw new Error(`the board's filter could not be checked (${response.status})`);
+    const found = (await response.json()).cards;
+    return found.length ? found[0] : null;
+  }
+
+  function cardShow(task) {
+    const old = findCard(task.id);
+    // Never back to an older version (a slower answer), nor out of the user's hand.
+    if (old && (Number(old.dataset.version) > task.version || old.classList.contains("sortable-chosen"))) return;
+    const card = renderCard(task);
+    if (old) {
+      const focused = document.activeElement === old;
+      old.replaceWith(card);
+      if (focused) card.focus();
+    }
+    placeCard(card, task.column);
+  }
+
+  function cardHide(taskId) {
+    const card = findCard(taskId);
+    if (!card || card.classList.contains("sortable-chosen")) return;
+    if (document.activeElement === card) {
+      const neighbour = card.nextElementSibling || card.previousElementSibling;
+      if (neighbour) neighbour.focus();
+    }
+    const key = card.querySelector(".card-key").textContent;
+    card.remove();
+    announce(`${key} no longer matches the filter`);
+  }
+
+  async function applyTask(message) {
+    const data = message.data;
+    if (message.type === "task.created") changeCount(data.column, 1);
+    if (!isFiltered()) {
+      // Our own quick-add comes back as task.created: it is on the page already.
+      if (!(message.type === "task.created" && findCard(data.id))) cardShow(data);
+      return;
+    }
+    const ours = message.type === "task.created" && findCard(data.id);  // just added with the quick add
+    const task = await filteredCard(data.id);
+    if (task) cardShow(task);
+    else {
+      cardHide(data.id);
+      if (ours) toast(`${data.key} was added; the filter hides it`, "info");
+    }
+  }
+
+  function resyncColumns() {
+    htmx.ajax("GET", window.location.pathname + window.location.search, { target: "#columns", swap: "outerHTML" });
+  }
+
+  /* Messages are applied one after another, in the order the server numbered them, even when one
+   * waits for the server (a filtered board's check): a later move never lands before an earlier edit. */
+  let applying = Promise.resolve();
+  function receive(message) {
+    applying = applying
+      .then(() => apply(message))
+      .catch(() => resyncColumns())  // could not tell what a change looks like here: read the board again
+      .then(() => {
+        refreshCounts();
+        // Other scripts (the card panel) react to live messages without editing this file.
+        document.dispatchEvent(new CustomEvent("board:message", { detail: message }));
+      });
+  }
+
   function apply(message) {
     const data = message.data;
     switch (message.type) {
       case "task.created":
       case "task.updated": {
-        const old = findCard(data.id);
-        // Our own quick-add comes back as task.created; a card in the user's hand is left alone.
-        if (old && (message.type === "task.created" || old.classList.contains("sortable-chosen"))) break;
-        const card = renderCard(data);
-        if (old) old.replaceWith(card);
-        placeCard(card, data.column);
         if (String(panel.dataset.task) === String(data.id)) reloadPanel();
-        break;
+        return applyTask(message);
       }
       case "task.moved": {
+        if (data.from_column !== undefined && data.from_column !== data.column) {
+          changeCount(data.from_column, -1);
+          changeCount(data.column, 1);
+        }
         const card = findCard(data.id);
-        if (card && !card.classList.contains("sortable-chosen")) {
+        if (card && !card.classList.contains("sortable-chosen") && Number(card.dataset.version) < data.version) {
           card.dataset.rank = data.rank;
           card.dataset.version = data.version;
           placeCard(card, data.column);
+          if (!card.dataset.pending) announceMove(card);  // our own move is announced when the API answers
         }
         break;
       }
       case "task.deleted": {
         const card = findCard(data.id);
         if (card) card.remove();
+        changeCount(data.column, -1);
         if (String(panel.dataset.task) === String(data.id)) closePanel();
         break;
       }
@@ -364,13 +600,13 @@
       case "column.updated":
       case "column.deleted":
       case "resync":
-        htmx.ajax("GET", window.location.pathname + window.location.search, { target: "#columns", swap: "outerHTML" });
+        resyncColumns();
         break;
       case "presence":
         showViewers(data.viewers);
         break;
     }
-    refreshCounts();
+    return undefined;
   }
 
   function initials(name) {
@@ -427,9 +663,7 @@
         if (lastSeq !== null && message.seq <= lastSeq) return;
         lastSeq = message.seq;
       }
-      apply(message);
-      // Other scripts (the card panel) react to live messages without editing this file.
-      document.dispatchEvent(new CustomEvent("board:message", { detail: message }));
+      receive(message);
     };
     socket.onclose = async (event) => {
       liveState.dataset.state = "offline";
