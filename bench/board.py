@@ -117,10 +117,11 @@ def seed(cards: int, tenant_uuid: str) -> dict:
     from django.core.management import call_command
     from django_tenants.utils import schema_context
 
-    from apps.projects.models import Subtask, Task
+    from apps.projects.models import ProjectMember, Subtask, Task
     from apps.projects.permissions import CallerClaims
     from apps.projects.ranks import spread
     from apps.projects.services import projects as project_services
+    from apps.projects.services.people import person_upsert
     from apps.projects.tenants.models import Tenant
 
     call_command("migrate_schemas", shared=True, verbosity=0)
@@ -133,6 +134,12 @@ def seed(cards: int, tenant_uuid: str) -> dict:
     with schema_context("bench"):
         project = project_services.project_create(caller=caller, key="BENCH", name="Bench")
         board = project.boards.get()
+        # A team of twelve with names from the people directory, as identity's events leave it:
+        # the board resolves every assignee's name, initials and colour.
+        team = ["bench-user", *(f"bench-member-{n}" for n in range(1, 12))]
+        for n, user_id in enumerate(team):
+            person_upsert(user_id=user_id, name=f"Team Member{n:02d} Surname", email=f"{user_id}@bench.test")
+        ProjectMember.objects.bulk_create(ProjectMember(project=project, user_id=user_id) for user_id in team[1:])
         columns = list(board.columns.order_by("position"))
         # Cards are inserted in bulk (the services are measured below, not the seeding).
         per_column = cards // len(columns)
@@ -151,7 +158,7 @@ def seed(cards: int, tenant_uuid: str) -> dict:
                         title=f"Card number {number} with a realistic title",
                         rank=rank,
                         reporter_id="bench-user",
-                        assignees=["bench-user"] if number % 3 == 0 else [],
+                        assignees=[team[number % len(team)]] if number % 3 else [],
                         labels=["bug"] if number % 5 == 0 else [],
                     )
                 )

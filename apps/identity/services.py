@@ -55,12 +55,16 @@ def _emit(event_type: str, data: dict, *, tenant_id: object, actor_id: object, a
 
 def _permission_changed(*, user_id: int, organization: Organization, actor_id: object, reason: str) -> None:
     access = selectors.access_get(user_id=user_id, tenant_id=organization.id)
+    # Who they are, for the services that show people by name (the projects service's directory).
+    person = User.objects.filter(pk=user_id).values("email", "full_name").first() or {"email": "", "full_name": ""}
     data = {
         "user_id": str(user_id),
         "tenant_id": str(organization.id),
         "roles": list(access.roles),
         "permissions": list(access.permissions),
         "reason": reason,
+        "full_name": person["full_name"],
+        "email": person["email"],
     }
     _emit("UserPermissionChanged", data, tenant_id=organization.id, actor_id=actor_id, aggregate_id=user_id)
 

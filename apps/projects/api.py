@@ -32,6 +32,7 @@ from apps.projects.schemas import (
     MemberIn,
     MemberOut,
     MoveIn,
+    PeoplePage,
     ProjectDetailOut,
     ProjectIn,
     ProjectOut,
@@ -90,7 +91,17 @@ def _expected_version(request: HttpRequest, body_version: int | None) -> int | N
         raise InvalidInput('If-Match must be an ETag this API gave out, like "3"', code="bad_if_match") from None
 
 
-# Projects, members, boards, columns ---------------------------------------------------------
+# People, projects, members, boards, columns -------------------------------------------------
+
+
+@router.get("/people", response=PeoplePage)
+def search_people(
+    request: HttpRequest,
+    q: str = Query("", max_length=200, description="words of a name or an email"),
+    limit: int = Query(20, ge=1, le=selectors.PEOPLE_SEARCH_MAX),
+) -> dict:
+    """The organization's members whose name or email contains `q` (for people pickers)."""
+    return {"items": selectors.people_search(caller=_claims(request), text=q, limit=limit)}
 
 
 @router.get("/projects", response=list[ProjectOut])
@@ -125,7 +136,7 @@ def list_members(request: HttpRequest, project_id: Id) -> list[dict]:
 @router.post("/projects/{int:project_id}/members", response={201: MemberOut})
 def add_member(request: HttpRequest, project_id: Id, payload: MemberIn) -> Status:
     member = project_services.project_member_set(caller=_claims(request), project_id=project_id, **payload.dict())
-    return Status(201, member)
+    return Status(201, selectors.member_named(member=member))
 
 
 @router.delete("/projects/{int:project_id}/members/{user_id}", response={204: None})

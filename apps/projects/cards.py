@@ -12,20 +12,27 @@ from typing import Any
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 
+from apps.projects.people import UNKNOWN_PERSON
+
 
 def _text(value: object) -> str:
     return str(conditional_escape("" if value is None else value))
 
 
-def card_html(task: Mapping[str, Any]) -> str:
+def _avatar(user_id: str, people: Mapping[str, dict]) -> str:
+    person = people.get(user_id) or UNKNOWN_PERSON
+    return (
+        f'<span class="avatar avatar-c{_text(person["palette"])}" title="{_text(person["name"])}">'
+        f"{_text(person['initials'])}</span>"
+    )
+
+
+def card_html(task: Mapping[str, Any], people: Mapping[str, dict]) -> str:
     labels = "".join(f'<span class="label">{_text(label)}</span>' for label in task["labels"])
     due = task.get("due_date")
     subtasks = task.get("subtasks_total")
     comments = task.get("comment_count")
-    assignees = "".join(
-        f'<span class="avatar" title="{_text(user)}">{_text(str(user)[:2].upper())}</span>'
-        for user in task["assignees"]
-    )
+    assignees = "".join(_avatar(user, people) for user in task["assignees"])
     return (
         f'<li class="card priority-{_text(task.get("priority") or "medium")}" tabindex="0" '
         f'data-task="{_text(task["id"])}" data-rank="{_text(task["rank"])}" data-version="{_text(task["version"])}">'
@@ -40,6 +47,7 @@ def card_html(task: Mapping[str, Any]) -> str:
     )
 
 
-def cards_html(tasks: Iterable[Mapping[str, Any]]) -> SafeString:
-    """A column's cards, in order, ready for the template (each value escaped above)."""
-    return mark_safe("".join(card_html(task) for task in tasks))  # noqa: S308 (built from escaped parts)
+def cards_html(tasks: Iterable[Mapping[str, Any]], people: Mapping[str, dict]) -> SafeString:
+    """A column's cards, in order, ready for the template (each value escaped above); `people`
+    by id, as selectors.people_get gives them."""
+    return mark_safe("".join(card_html(task, people) for task in tasks))  # noqa: S308 (built from escaped parts)

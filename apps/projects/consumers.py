@@ -62,7 +62,7 @@ def board_open(*, tenant_id: str, claims: object, board_id: int) -> Opened | Non
             return None
         return Opened(
             schema=tenant_connection().schema_name,
-            viewer=selectors.board_viewer(user_id=claims.user_id, board_id=board_id),
+            viewer=selectors.board_viewer(user_id=claims.user_id),
         )
 
 

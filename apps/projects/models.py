@@ -208,3 +208,26 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.verb} on {self.task_id}"
+
+
+class Person(models.Model):
+    """Someone of the organization, as identity's user events describe them: the names the board
+    shows instead of user ids. Kept by apps/projects/handlers.py; `initials`, `palette` and
+    `colour` are derived when the row is written (services/people.py), so the board's one SQL
+    statement can show them."""
+
+    user_id = models.CharField(max_length=USER_ID_LENGTH, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    email = models.CharField(max_length=254, blank=True)
+    initials = models.CharField(max_length=3)
+    palette = models.PositiveSmallIntegerField()
+    colour = models.CharField(max_length=7)
+    # False once the person left the organization: their name stays on what they did.
+    is_member = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "user_id"]
+
+    def __str__(self) -> str:
+        return self.name or self.email or self.user_id

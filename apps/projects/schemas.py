@@ -35,10 +35,32 @@ class ProjectOut(Schema):
     boards: list[BoardRef]
 
 
+class PersonOut(Schema):
+    """Someone of the organization as the board shows them (apps/projects/people.py)."""
+
+    id: str
+    name: str
+    initials: str
+    colour: str = Field(..., description="a hex colour, stable for the person")
+    palette: int = Field(..., description="the colour's index; the pages' CSS class avatar-c<palette>")
+
+
+class PersonFound(PersonOut):
+    email: str
+
+
+class PeoplePage(Schema):
+    items: list[PersonFound]
+
+
 class MemberOut(Schema):
     user_id: str
     role: str
     display_name: str
+    name: str
+    initials: str
+    colour: str
+    palette: int
 
 
 class ProjectDetailOut(ProjectOut):
@@ -122,6 +144,7 @@ class BoardOut(Schema):
     project: ProjectRef
     columns: list[BoardColumnOut]
     members: list[MemberOut]
+    people: list[PersonOut] = Field(..., description="everyone the board names: members and assignees")
     actions: list[str]
 
 
@@ -239,6 +262,7 @@ class TaskOut(CardOut):
     worklogs: list[WorkLogOut]
     worked_minutes: int
     activity: list[ActivityOut]
+    people: list[PersonOut] = Field(..., description="everyone the task names, by id")
     actions: list[str]
 
 

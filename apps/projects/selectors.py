@@ -5,9 +5,10 @@ shape them through apps/projects/schemas.py.
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from markdown_it import MarkdownIt
 
@@ -20,12 +21,14 @@ from apps.projects.models import (
     Board,
     Column,
     Comment,
+    Person,
     Project,
     ProjectMember,
     Subtask,
     Task,
     WorkLog,
 )
+from apps.projects.people import UNKNOWN_NAME, UNKNOWN_PERSON
 from apps.projects.permissions import READ, Caller, actions_for_role, is_tenant_admin, project_actions, require
 
 # Raw HTML is escaped and javascript: links refused, so rendered markdown is safe to show.
@@ -132,6 +135,58 @@ def _readable_project_ids(caller: Caller) -> "list[int] | None":
     return list(ProjectMember.objects.filter(user_id=caller.user_id).values_list("project_id", flat=True))
 
 
+PEOPLE_SEARCH_MAX = 50
+
+
+def _person(row: dict) -> dict:
+    name = row["name"] or row["email"].split("@", 1)[0] or UNKNOWN_NAME
+    return {
+        "id": row["user_id"],
+        "name": name,
+        "initials": row["initials"],
+        "colour": row["colour"],
+        "palette": row["palette"],
+    }
+
+
+def people_get(*, user_ids: Iterable[str]) -> dict[str, dict]:
+    """Each id's name, initials and colour (an id the directory does not know yet shows as
+    "Unknown user"), ordered by name. One query."""
+    wanted = {str(user_id) for user_id in user_ids if user_id}
+    rows = Person.objects.filter(user_id__in=wanted).values("user_id", "name", "email", "initials", "colour", "palette")
+    people = {row["user_id"]: _person(row) for row in rows}
+    for user_id in wanted - people.keys():
+        people[user_id] = {**UNKNOWN_PERSON, "id": user_id}
+    return dict(sorted(people.items(), key=lambda item: (item[1]["name"], item[0])))
+
+
+def people_search(*, caller: Caller, text: str = "", limit: int = 20) -> list[dict]:
+    """The organization's current members whose name or email contains `text`, for pickers: with
+    their email, which only members of the organization see."""
+    if not 1 <= limit <= PEOPLE_SEARCH_MAX:
+        raise InvalidInput(f"limit must be between 1 and {PEOPLE_SEARCH_MAX}")
+    text = text.strip()
+    people = Person.objects.filter(is_member=True)
+    if text:
+        people = people.filter(Q(name__icontains=text) | Q(email__icontains=text))
+    rows = people.order_by("name", "user_id").values("user_id", "name", "email", "initials", "colour", "palette")[
+        :limit
+    ]
+    return [{**_person(row), "email": row["email"]} for row in rows]
+
+
+def member_named(*, member: ProjectMember) -> dict:
+    row = {"user_id": member.user_id, "role": member.role, "display_name": member.display_name}
+    return _members_named([row], people_get(user_ids=[member.user_id]))[0]
+
+
+def _members_named(members: list[dict], people: dict[str, dict]) -> list[dict]:
+    return [
+        {**member, **{k: people[member["user_id"]][k] for k in ("name", "initials", "colour", "palette")}}
+        for member in members
+    ]
+
+
 def project_list(*, caller: Caller) -> list[dict]:
     projects = Project.objects.order_by("key")
     readable = _readable_project_ids(caller)
@@ -153,7 +208,8 @@ def project_get(*, caller: Caller, project_id: int) -> dict:
     actions = actions_for_role(caller, role)
     require(actions, READ)
     boards = list(Board.objects.filter(project_id=project_id).values("id", "name"))
-    return {**project, "boards": boards, "members": members, "actions": sorted(actions)}
+    people = people_get(user_ids=[member["user_id"] for member in members])
+    return {**project, "boards": boards, "members": _members_named(members, people), "actions": sorted(actions)}
 
 
 def project_members(*, caller: Caller, project_id: int) -> list[dict]:
@@ -200,12 +256,22 @@ def board_get(*, caller: Caller, board_id: int, filters: TaskFilters | None = No
     for column in columns:
         column["tasks"] = by_column[column["id"]]
         column["task_count"] = counts.get(column["id"], 0) if counts is not None else len(column["tasks"])
+    # Members and whoever a card names (someone assigned who has since left the project).
+    mentioned = {member["user_id"] for member in members}
+    mentioned.update(
+        Task.objects.filter(board_id=board_id)
+        .annotate(user_id=Func(F("assignees"), function="unnest"))
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
+    people = people_get(user_ids=mentioned)
     return {
         "id": board["id"],
         "name": board["name"],
         "project": {"id": board["project_id"], "key": board["project__key"], "name": board["project__name"]},
         "columns": columns,
-        "members": members,
+        "members": _members_named(members, people),
+        "people": list(people.values()),
         "actions": sorted(actions),
     }
 
@@ -218,8 +284,14 @@ _BOARD_JSON_SQL = """
 SELECT b.id, b.name, p.id, p.key, p.name,
   (SELECT m.role FROM projects_projectmember m WHERE m.project_id = b.project_id AND m.user_id = %(user_id)s),
   (SELECT coalesce(json_agg(json_build_object(
-            'user_id', m.user_id, 'role', m.role, 'display_name', m.display_name) ORDER BY m.id), '[]')
-     FROM projects_projectmember m WHERE m.project_id = b.project_id)::text,
+            'user_id', m.user_id, 'role', m.role, 'display_name', m.display_name, %(person)s) ORDER BY m.id), '[]')
+     FROM projects_projectmember m LEFT JOIN projects_person pp ON pp.user_id = m.user_id
+     WHERE m.project_id = b.project_id)::text,
+  (SELECT coalesce(json_agg(json_build_object('id', ids.user_id, %(person)s)
+            ORDER BY %(person_name)s COLLATE "C", ids.user_id COLLATE "C"), '[]')
+     FROM (SELECT m.user_id FROM projects_projectmember m WHERE m.project_id = b.project_id
+           UNION SELECT unnest(t.assignees) FROM projects_task t WHERE t.board_id = b.id) ids
+     LEFT JOIN projects_person pp ON pp.user_id = ids.user_id)::text,
   (SELECT coalesce(json_agg(json_build_object(
             'id', c.id, 'name', c.name, 'position', c.position, 'wip_limit', c.wip_limit,
             'category', c.category, 'version', c.version, 'task_count', cards.n, 'tasks', cards.tasks)
@@ -242,6 +314,22 @@ WHERE b.id = %(board_id)s
 """
 
 
+# A person's fields from `projects_person pp` (LEFT JOINed: NULL for someone not in the directory
+# yet), as _person and UNKNOWN_PERSON give them.
+_PERSON_NAME_SQL = f"coalesce(nullif(pp.name, ''), nullif(split_part(pp.email, '@', 1), ''), '{UNKNOWN_NAME}')"
+_PERSON_SQL = (
+    f"'name', {_PERSON_NAME_SQL}, 'initials', coalesce(pp.initials, '{UNKNOWN_PERSON['initials']}'), "
+    f"'colour', coalesce(pp.colour, '{UNKNOWN_PERSON['colour']}'), "
+    f"'palette', coalesce(pp.palette, {UNKNOWN_PERSON['palette']})"
+)
+_BOARD_JSON_SQL = _BOARD_JSON_SQL % {
+    "person": _PERSON_SQL,
+    "person_name": _PERSON_NAME_SQL,
+    "board_id": "%(board_id)s",
+    "user_id": "%(user_id)s",
+}
+
+
 def board_json(*, caller: Caller, board_id: int) -> bytes:
     """`board_get` without filters, as the JSON bytes of the API's answer. One query."""
     with tenant_connection().cursor() as cursor:
@@ -249,13 +337,13 @@ def board_json(*, caller: Caller, board_id: int) -> bytes:
         row = cursor.fetchone()
     if row is None:
         raise NotFound("No such board")
-    board_id, name, project_id, project_key, project_name, role, members, columns = row
+    board_id, name, project_id, project_key, project_name, role, members, people, columns = row
     actions = actions_for_role(caller, role)
     require(actions, READ, what="board")
     head = json.dumps(
         {"id": board_id, "name": name, "project": {"id": project_id, "key": project_key, "name": project_name}}
     )
-    tail = f',"columns":{columns},"members":{members},"actions":{json.dumps(sorted(actions))}}}'
+    tail = f',"columns":{columns},"members":{members},"people":{people},"actions":{json.dumps(sorted(actions))}}}'
     return (head[:-1] + tail).encode()
 
 
@@ -280,14 +368,11 @@ def board_cards(*, caller: Caller, board_id: int, task_ids: list[int], filters: 
     return [_card(row) for row in _with_counts(tasks).order_by("column_id", "rank", "id").values(*CARD_VALUES)]
 
 
-def board_viewer(*, user_id: str, board_id: int) -> dict:
-    """Who a board's viewer is, as presence lists them: `{"user_id", "name"}`."""
-    name = (
-        ProjectMember.objects.filter(project__boards__id=board_id, user_id=user_id)
-        .values_list("display_name", flat=True)
-        .first()
-    )
-    return {"user_id": user_id, "name": name or ""}
+def board_viewer(*, user_id: str) -> dict:
+    """Who a board's viewer is, as presence lists them: `{"user_id", "name"}`, with the initials
+    and colour of their avatar (the people directory's; "Unknown user" until it knows them)."""
+    person = people_get(user_ids=[user_id])[user_id]
+    return {"user_id": user_id, "name": person["name"], "initials": person["initials"], "palette": person["palette"]}
 
 
 def board_columns(*, caller: Caller, board_id: int) -> list[dict]:
@@ -371,6 +456,18 @@ def task_get(*, caller: Caller, task_id: int) -> dict:
         "worklogs": worklogs,
         "worked_minutes": sum(worklog.minutes for worklog in worklogs),
         "activity": activity,
+        "people": list(
+            people_get(
+                user_ids=[
+                    task.reporter_id,
+                    *task.assignees,
+                    *(comment.author_id for comment in comments),
+                    *(attachment.uploaded_by for attachment in attachments),
+                    *(worklog.user_id for worklog in worklogs),
+                    *(entry["actor_id"] for entry in activity),
+                ]
+            ).values()
+        ),
         "actions": sorted(actions),
     }
 

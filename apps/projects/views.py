@@ -42,6 +42,7 @@ def page_auth(view: View) -> View:
             raise Http404("No such page") from None
         except InvalidToken:
             return _login_redirect(request)
+        request.topbar_person = selectors.people_get(user_ids=[request.claims.user_id])[request.claims.user_id]
         try:
             return view(request, *args, **kwargs)
         except NotFound as exc:
@@ -86,8 +87,9 @@ def board_page(request: HttpRequest, board_id: int) -> HttpResponse:
     seq = live.board_seq(schema=tenant_connection().schema_name, board_id=board_id)
     board = selectors.board_get(caller=request.claims, board_id=board_id, filters=filters)
     labels = sorted({label for column in board["columns"] for task in column["tasks"] for label in task["labels"]})
+    people = {person["id"]: person for person in board["people"]}
     for column in board["columns"]:
-        column["cards_html"] = cards.cards_html(column["tasks"])
+        column["cards_html"] = cards.cards_html(column["tasks"], people)
     context = {
         "board": board,
         "seq": seq,

@@ -84,6 +84,19 @@
     return document.querySelector(`li.card[data-task="${taskId}"]`);
   }
 
+  // Names, initials and colours of the board's people (the server's directory; never ids).
+  const people = new Map(JSON.parse(document.getElementById("board-people").textContent).map((p) => [p.id, p]));
+  const UNKNOWN = { name: "Unknown user", initials: "?", palette: 12 };
+
+  function avatarFor(userId, name) {
+    const person = people.get(userId) || { ...UNKNOWN, name: name || UNKNOWN.name };
+    const avatar = document.createElement("span");
+    avatar.className = `avatar avatar-c${person.palette}`;
+    avatar.title = person.name;
+    avatar.textContent = person.initials;
+    return avatar;
+  }
+
   function renderCard(task) {
     const card = document.getElementById("card-template").content.firstElementChild.cloneNode(true);
     card.className = `card priority-${task.priority || "medium"}`;
@@ -125,13 +138,7 @@
     }
     const people = document.createElement("span");
     people.className = "assignees";
-    for (const user of task.assignees || []) {
-      const avatar = document.createElement("span");
-      avatar.className = "avatar";
-      avatar.title = user;
-      avatar.textContent = user.slice(0, 2).toUpperCase();
-      people.appendChild(avatar);
-    }
+    for (const user of task.assignees || []) people.appendChild(avatarFor(user));
     meta.appendChild(people);
     return card;
   }
@@ -620,17 +627,19 @@
     const others = viewers.filter((viewer) => viewer.user_id !== config.user);
     viewersBox.replaceChildren();
     for (const viewer of others) {
-      const name = viewer.name || "Unknown user";
-      const avatar = document.createElement("li");
-      avatar.className = `avatar${viewer.palette !== undefined ? ` avatar-c${viewer.palette}` : ""}`;
-      avatar.title = name;
-      avatar.dataset.user = viewer.user_id;
-      avatar.setAttribute("aria-label", name);
-      avatar.textContent = viewer.initials || initials(name);
-      viewersBox.appendChild(avatar);
+      const known = people.get(viewer.user_id);
+      const name = (known && known.name) || viewer.name || UNKNOWN.name;
+      const item = document.createElement("li");
+      item.className = `avatar avatar-c${known ? known.palette : (viewer.palette ?? UNKNOWN.palette)}`;
+      item.title = name;
+      item.dataset.user = viewer.user_id;
+      item.setAttribute("aria-label", name);
+      item.textContent = (known && known.initials) || viewer.initials || initials(name);
+      viewersBox.appendChild(item);
     }
     viewersBox.hidden = others.length === 0;
-    viewersBox.setAttribute("aria-label", others.length ? `Also viewing: ${others.map((v) => v.name || "Unknown user").join(", ")}` : "Nobody else is viewing");
+    const names = others.map((viewer) => (people.get(viewer.user_id) || viewer).name || UNKNOWN.name);
+    viewersBox.setAttribute("aria-label", names.length ? `Also viewing: ${names.join(", ")}` : "Nobody else is viewing");
   }
 
   function connect() {

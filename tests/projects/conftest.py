@@ -35,6 +35,7 @@ TENANT_TABLES = (
     "projects_board",
     "projects_projectmember",
     "projects_project",
+    "projects_person",
 )
 
 

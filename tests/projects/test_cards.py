@@ -24,12 +24,25 @@ TASKS = [
 ]  # fmt: skip
 
 
+PEOPLE = {
+    "ana": {"id": "ana", "name": "Ana Lima", "initials": "AL", "colour": "#1d4ed8", "palette": 0},
+    "<b>éva</b>": {"id": "<b>éva</b>", "name": '<b>Éva</b> "x"', "initials": "<B", "colour": "#047857", "palette": 1},
+}
+
+
 @pytest.mark.parametrize("task", TASKS, ids=["everything", "nothing", "hostile"])
 def test_a_card_is_the_bytes_its_template_renders(task: dict) -> None:
-    assert card_html(task) == render_to_string("projects/_card.html", {"task": task})
+    assert card_html(task, PEOPLE) == render_to_string("projects/_card.html", {"task": task, "people": PEOPLE})
+
+
+def test_a_card_shows_its_assignees_by_name_and_initials() -> None:
+    html = card_html(TASKS[0], PEOPLE)
+    assert '<span class="avatar avatar-c0" title="Ana Lima">AL</span>' in html
+    # Someone the directory has not heard of yet: grey, "Unknown user", never their id.
+    assert 'title="Unknown user">?</span>' in html and ">BO<" not in html
 
 
 def test_what_a_card_shows_is_escaped() -> None:
-    html = cards_html(TASKS[2:])
-    assert "<script>" not in html and "<img" not in html and "<b>" not in html
+    html = cards_html(TASKS[2:], PEOPLE)
+    assert "<script>" not in html and "<img" not in html and "<b>" not in html and "<B" not in html
     assert "&lt;script&gt;" in html

@@ -92,7 +92,8 @@ async def test_a_move_reaches_an_open_board_and_a_reconnect_catches_up(committed
     connected, subprotocol = await communicator.connect()
     assert connected and subprotocol == "bearer"
     hello = await _receive_until(communicator, "hello")
-    assert hello["data"]["viewers"] == [{"user_id": "user-member", "name": ""}]
+    [viewer] = hello["data"]["viewers"]
+    assert (viewer["user_id"], viewer["name"]) == ("user-member", "Unknown user")
 
     await sync_to_async(_move)(tenant, board, task_id, board["columns"][1])
     moved = await _receive_until(communicator, "task.moved")

@@ -4,17 +4,20 @@ once per burst. Over Channels' in-process communicator, against the suite's real
 import asyncio
 import json
 import time
+from unittest.mock import ANY
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.db import transaction
 from django_tenants.utils import schema_context
 
 from apps.projects import live
 from apps.projects.consumers import CLOSE_SILENT
 from apps.projects.services import presence as presence_services
 from apps.projects.services import projects as project_services
+from apps.projects.services.people import person_upsert
 from tests.projects.conftest import MANAGER_PERMISSIONS, MEMBER_PERMISSIONS, TenantInfo, make_caller
 from tests.projects.tokens import make_token
 
@@ -35,12 +38,12 @@ def _presence_apart(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _board(tenant: TenantInfo, key: str, names: dict[str, str]) -> int:
     manager = make_caller(tenant, "user-manager", roles=("manager",), permissions=MANAGER_PERMISSIONS)
-    with schema_context(tenant.schema):
+    with schema_context(tenant.schema), transaction.atomic():
         project = project_services.project_create(caller=manager, key=key, name=key)
         for user_id, name in names.items():
-            project_services.project_member_set(
-                caller=manager, project_id=project.id, user_id=user_id, role="member", display_name=name
-            )
+            # The people directory, as identity's user events fill it.
+            person_upsert(user_id=user_id, name=name, email=f"{user_id}@example.test", is_member=True)
+            project_services.project_member_set(caller=manager, project_id=project.id, user_id=user_id, role="member")
         return project.boards.get().id
 
 
@@ -75,6 +78,11 @@ async def _presence_until(communicator: WebsocketCommunicator, wanted: object, t
     raise AssertionError("no such presence message in time")
 
 
+def _named(viewers: list[dict]) -> list[dict]:
+    """What the contract promises of each viewer."""
+    return [{"user_id": viewer["user_id"], "name": viewer["name"]} for viewer in viewers]
+
+
 def _ids(viewers: list[dict]) -> set[str]:
     return {viewer["user_id"] for viewer in viewers}
 
@@ -91,11 +99,11 @@ async def test_presence_lists_viewers_by_name_and_a_closed_page_leaves_at_once(c
     tenant = committed["proj_a"]
     board_id = await sync_to_async(_board)(tenant, "NAMES", {"user-ana": "Ana Lima", "user-bo": "Bo Berg"})
     ana, hello = await _open(tenant, board_id, "user-ana")
-    assert hello["data"]["viewers"] == [{"user_id": "user-ana", "name": "Ana Lima"}]
+    assert hello["data"]["viewers"] == [{"user_id": "user-ana", "name": "Ana Lima", "initials": "AL", "palette": ANY}]
     assert hello["data"]["heartbeat"] == live.HEARTBEAT_SECONDS
 
     bo, hello = await _open(tenant, board_id, "user-bo")
-    assert hello["data"]["viewers"] == [
+    assert _named(hello["data"]["viewers"]) == [
         {"user_id": "user-ana", "name": "Ana Lima"},
         {"user_id": "user-bo", "name": "Bo Berg"},
     ]
@@ -103,7 +111,7 @@ async def test_presence_lists_viewers_by_name_and_a_closed_page_leaves_at_once(c
 
     closed = time.monotonic()
     await bo.disconnect()
-    assert await _presence_until(ana, lambda viewers: _ids(viewers) == {"user-ana"}) == [
+    assert _named(await _presence_until(ana, lambda viewers: _ids(viewers) == {"user-ana"})) == [
         {"user_id": "user-ana", "name": "Ana Lima"}
     ]
     assert time.monotonic() - closed < 1.0  # told at the close, not at the expiry
@@ -145,7 +153,7 @@ async def test_a_view_nobody_closed_expires_and_a_fresh_page_never_lists_it(comm
     await ana.disconnect()
     await asyncio.sleep(live.PRESENCE_EXPIRY_SECONDS + 0.2)
     again, hello = await _open(tenant, board_id, "user-ana")
-    assert hello["data"]["viewers"] == [{"user_id": "user-ana", "name": "Ana Lima"}]
+    assert _named(hello["data"]["viewers"]) == [{"user_id": "user-ana", "name": "Ana Lima"}]
     await again.disconnect()
 
 

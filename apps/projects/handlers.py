@@ -1,0 +1,62 @@
+"""The projects service's reactions to identity's user events: the people directory.
+
+Thin: services/people.py does the work, in the tenant's storage. A user event can arrive before
+the tenant's storage is provisioned (identity creates the owner while TenantCreated is on its
+way): the handler then fails and the consumer retries it with backoff.
+"""
+
+from django.db import transaction
+
+from apps.events.catalog import Envelope
+from apps.events.consumer import handles
+from apps.projects.db import tenant_db
+from apps.projects.services import people as people_services
+
+
+class TenantNotReady(Exception):
+    """The event's tenant has no active storage here yet."""
+
+
+def _active_tenant(tenant_id: str) -> object:
+    from apps.projects.tenants.models import ProvisioningStatus
+    from apps.projects.tenants.selectors import tenant_get
+
+    tenant = tenant_get(tenant_id=tenant_id)
+    if tenant is None or tenant.status != ProvisioningStatus.ACTIVE:
+        raise TenantNotReady(f"tenant {tenant_id} is not provisioned here yet")
+    return tenant
+
+
+@handles("UserPermissionChanged")
+def on_user_permission_changed(event: Envelope) -> None:
+    """Joined, changed role in or left the organization: the directory follows."""
+    from apps.projects.tenants.context import tenant_context
+
+    data = event.data
+    with tenant_context(_active_tenant(data["tenant_id"])), transaction.atomic(using=tenant_db()):
+        is_member = bool(data["roles"])
+        people_services.person_upsert(
+            user_id=data["user_id"], name=data.get("full_name"), email=data.get("email"), is_member=is_member
+        )
+        if is_member and data.get("project_id"):
+            people_services.person_project_join(
+                tenant_id=data["tenant_id"],
+                user_id=data["user_id"],
+                project_id=int(data["project_id"]),
+                role=str(data.get("project_role") or "member"),
+                actor_id=event.actor_id or "",
+            )
+
+
+@handles("UserUpdated")
+def on_user_updated(event: Envelope) -> None:
+    """A profile change (accounts are not per tenant): every tenant that knows the person follows.
+    One query per active tenant: names change rarely (a per-tenant UserUpdated from identity would
+    make this one tenant)."""
+    from apps.projects.tenants.context import tenant_context
+    from apps.projects.tenants.models import ProvisioningStatus, Tenant
+
+    data = event.data
+    for tenant in Tenant.objects.filter(status=ProvisioningStatus.ACTIVE):
+        with tenant_context(tenant), transaction.atomic(using=tenant_db()):
+            people_services.person_rename(user_id=data["user_id"], name=data.get("full_name"), email=data.get("email"))
