@@ -242,8 +242,10 @@
       }
       card.dataset.rank = moved.rank;
       card.dataset.version = moved.version;
-      placeCard(card, moved.column);
-      announceMove(card);
+      if (!(card._queued > 1)) {  // a later move of this card, already shown, is still to be sent
+        placeCard(card, moved.column);
+        announceMove(card);
+      }
     } catch (error) {
       toast(error.message);
       placeCard(card, fromColumn);  // put it back where the server still has it
@@ -377,7 +379,14 @@
     const fromColumn = columnOf(card).dataset.column;
     plan.list.insertBefore(card, plan.anchor);
     card.focus();
-    return sendMove(card, plan.body, fromColumn).then(() => card.focus());
+    // Keys pressed faster than the server answers: each move waits for the one before it, and
+    // goes with the version that one left (the card shows every move at once).
+    card._queued = (card._queued || 0) + 1;
+    card._moves = (card._moves || Promise.resolve()).then(() => {
+      plan.body.version = Number(card.dataset.version);
+      return sendMove(card, plan.body, fromColumn);
+    }).finally(() => { card._queued -= 1; });
+    return card._moves.then(() => { if (document.activeElement === document.body) card.focus(); });
   }
 
   /* The card's "⋯" menu: every move shortcut as a control you can see and click. */
@@ -577,7 +586,9 @@
           changeCount(data.column, 1);
         }
         const card = findCard(data.id);
-        if (card && !card.classList.contains("sortable-chosen") && Number(card.dataset.version) < data.version) {
+        // A card in the user's hand, or with keyboard moves of ours still on their way, is left alone.
+        const ours = card && (card.classList.contains("sortable-chosen") || card._queued > 0);
+        if (card && !ours && Number(card.dataset.version) < data.version) {
           card.dataset.rank = data.rank;
           card.dataset.version = data.version;
           placeCard(card, data.column);
