@@ -115,6 +115,7 @@ PERMISSIONS = ["create_project", "create_task", "edit_task", "assign_task", "mov
 
 def seed(cards: int, tenant_uuid: str) -> dict:
     from django.core.management import call_command
+    from django.db import transaction
     from django_tenants.utils import schema_context
 
     from apps.projects.models import ProjectMember, Subtask, Task
@@ -137,8 +138,9 @@ def seed(cards: int, tenant_uuid: str) -> dict:
         # A team of twelve with names from the people directory, as identity's events leave it:
         # the board resolves every assignee's name, initials and colour.
         team = ["bench-user", *(f"bench-member-{n}" for n in range(1, 12))]
-        for n, user_id in enumerate(team):
-            person_upsert(user_id=user_id, name=f"Team Member{n:02d} Surname", email=f"{user_id}@bench.test")
+        with transaction.atomic():  # person_upsert locks the row it writes
+            for n, user_id in enumerate(team):
+                person_upsert(user_id=user_id, name=f"Team Member{n:02d} Surname", email=f"{user_id}@bench.test")
         ProjectMember.objects.bulk_create(ProjectMember(project=project, user_id=user_id) for user_id in team[1:])
         columns = list(board.columns.order_by("position"))
         # Cards are inserted in bulk (the services are measured below, not the seeding).
