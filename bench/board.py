@@ -265,23 +265,8 @@ async def measure_fanout(data: dict, keys: Keys, tenant_uuid: str, jwks_url: str
         token = keys.token(user_id="bench-user", tenant_id=tenant_uuid, permissions=PERMISSIONS)
         arrivals: dict[int, list[float]] = {}
         sockets = []
-
-        async def viewer() -> object:
-            ws = await websockets.connect(
-                f"ws://{base}/ws/boards/{data['board']}/",
-                subprotocols=["bearer", token],
-                additional_headers={"X-Tenant-ID": tenant_uuid},
-                max_queue=None,
-                open_timeout=60,
-            )
-            # Live from its "hello" on: the server has joined it to the board's group by then.
-            while json.loads(await asyncio.wait_for(ws.recv(), timeout=60))["type"] != "hello":
-                pass
-            return ws
-
-        for start in range(0, viewers, 25):  # a few at a time: each one's handshake checks its token
-            sockets += await asyncio.gather(*(viewer() for _ in range(min(25, viewers - start))))
-        print(f"  {len(sockets)} viewers connected", flush=True)
+        listeners = []
+        heard = [time.perf_counter()]  # when any viewer last received anything
 
         async def listen(ws: object) -> None:
             try:
@@ -296,8 +281,25 @@ async def measure_fanout(data: dict, keys: Keys, tenant_uuid: str, jwks_url: str
             except websockets.ConnectionClosed:
                 return  # a viewer the server dropped: its missing deliveries show in the count
 
-        heard = [time.perf_counter()]  # when any viewer last received anything
-        listeners = [asyncio.create_task(listen(ws)) for ws in sockets]
+        async def viewer() -> object:
+            ws = await websockets.connect(
+                f"ws://{base}/ws/boards/{data['board']}/",
+                subprotocols=["bearer", token],
+                additional_headers={"X-Tenant-ID": tenant_uuid},
+                max_queue=None,
+                open_timeout=60,
+            )
+            # Live from its "hello" on: the server has joined it to the board's group by then.
+            while json.loads(await asyncio.wait_for(ws.recv(), timeout=60))["type"] != "hello":
+                pass
+            # Listening (and answering the heartbeat) from then on, while the others connect.
+            listeners.append(asyncio.create_task(listen(ws)))
+            return ws
+
+        for start in range(0, viewers, 25):  # a few at a time: each one's handshake checks its token
+            sockets += await asyncio.gather(*(viewer() for _ in range(min(25, viewers - start))))
+        print(f"  {len(sockets)} viewers connected", flush=True)
+
         # Each join told every viewer already there (presence): moves are timed once that has died down.
         settle_until = time.perf_counter() + 60
         while time.perf_counter() - heard[0] < 0.5 and time.perf_counter() < settle_until:

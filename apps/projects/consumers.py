@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 CLOSE_SILENT = 4408  # the client stopped answering the heartbeat: it is gone, or reconnects
+SILENT_CLOSE_FACTOR = 3
 PING = json.dumps({"seq": None, "type": "ping", "data": {}})
 PONG = json.dumps({"seq": None, "type": "pong", "data": {}})
 
@@ -85,15 +86,16 @@ def board_join(*, schema: str, board_id: int, channel_name: str, viewer: dict, s
     return Joined(seq=seq, missed=missed, viewers=viewers, announce=announce)
 
 
-def presence_heard(*, schema: str, board_id: int, channel_name: str, viewer: dict | None) -> bool:
-    """A heartbeat (viewer) or a close (None): True when the caller must announce the room."""
-    if viewer is None:
-        changed = presence_services.viewer_left(schema=schema, board_id=board_id, channel_name=channel_name)
-    else:
-        changed = presence_services.viewer_heard(
-            schema=schema, board_id=board_id, channel_name=channel_name, viewer=viewer
-        )
+def board_leave(*, schema: str, board_id: int, channel_name: str) -> bool:
+    """A view closed: True when the caller must announce the room."""
+    changed = presence_services.viewer_left(schema=schema, board_id=board_id, channel_name=channel_name)
     return changed and presence_services.presence_changed(schema=schema, board_id=board_id)
+
+
+def heartbeat_round(*, views: dict[tuple[str, int], list[tuple[str, dict]]]) -> list[tuple[str, int]]:
+    """The views whose clients answered, by board: the boards whose room the caller must announce."""
+    changed = presence_services.viewers_heard(views=views)
+    return [board for board in changed if presence_services.presence_changed(schema=board[0], board_id=board[1])]
 
 
 async def _announce_later(schema: str, board_id: int) -> None:
@@ -112,25 +114,82 @@ def announce_later(schema: str, board_id: int) -> None:
     task.add_done_callback(_announcements.discard)
 
 
+class Heartbeat:
+    """This process's open board sockets, and the one task that keeps them in presence: every
+    HEARTBEAT_SECONDS it pings each socket, records in one Redis round trip (per board) the views
+    whose clients answered since the last round, and closes (4408) the ones silent for
+    SILENT_CLOSE_FACTOR x PRESENCE_EXPIRY_SECONDS. So a heartbeat costs no Redis call and no
+    thread per socket, and a process that dies stops keeping its views alive: they expire."""
+
+    def __init__(self) -> None:
+        self.sockets: dict[str, BoardConsumer] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.task: asyncio.Task | None = None
+
+    def add(self, consumer: "BoardConsumer") -> None:
+        loop = asyncio.get_running_loop()
+        if self.loop is not loop or self.task is None or self.task.done():  # a new event loop (tests)
+            self.loop, self.sockets = loop, {}
+            self.task = loop.create_task(self._run())
+        self.sockets[consumer.channel_name] = consumer
+
+    def discard(self, consumer: "BoardConsumer") -> None:
+        self.sockets.pop(consumer.channel_name, None)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(live.HEARTBEAT_SECONDS)
+            try:
+                await self.beat()
+            except Exception:  # Redis away: views expire and come back with the next round that works
+                logger.exception("presence heartbeat failed", extra={"sockets": len(self.sockets)})
+
+    async def beat(self) -> None:
+        now = time.monotonic()
+        # Answered the last ping (one heartbeat ago), with a second of slack for a slow client.
+        fresh = live.HEARTBEAT_SECONDS + 1.0
+        views: dict[tuple[str, int], list[tuple[str, dict]]] = {}
+        for consumer in list(self.sockets.values()):
+            silent = now - consumer.heard_at
+            if silent > SILENT_CLOSE_FACTOR * live.PRESENCE_EXPIRY_SECONDS:
+                self.discard(consumer)
+                await consumer.close(code=CLOSE_SILENT)
+                continue
+            if silent <= fresh:
+                views.setdefault((consumer.schema, consumer.board_id), []).append(
+                    (consumer.channel_name, consumer.viewer)
+                )
+            try:
+                await consumer.send(text_data=PING)
+            except (RuntimeError, OSError):  # closing as we speak: its disconnect takes it out
+                continue
+        if views:
+            for schema, board_id in await sync_to_async(heartbeat_round, thread_sensitive=False)(views=views):
+                announce_later(schema, board_id)
+
+
+heartbeat = Heartbeat()
+
+
 # How often an open board socket asks whether its token was revoked (logout, a new password,
 # an address taken over): the socket outlives the handshake that checked it.
 SESSION_RECHECK_SECONDS = 15.0
 
 
 class BoardConsumer(AsyncWebsocketConsumer):
-    """One open board. Besides the board's messages, it sends a `ping` every HEARTBEAT_SECONDS;
-    the client answers `pong` (as soon as the message arrives, so a background tab whose timers
-    the browser slows down still answers), which keeps the view listed in presence. A client
-    silent for PRESENCE_EXPIRY_SECONDS is closed (4408); its view has expired by then anyway."""
+    """One open board. Besides the board's messages, it gets a `ping` every HEARTBEAT_SECONDS
+    (Heartbeat); the client answers `pong` (as soon as the message arrives, so a background tab
+    whose timers the browser slows down still answers), which keeps the view listed in presence.
+    A client silent for SILENT_CLOSE_FACTOR x PRESENCE_EXPIRY_SECONDS is closed (4408): its socket
+    is most likely half-open (a sleeping laptop), and its view expired long before. (Not sooner:
+    a client that is only slow, on a loaded machine, would reconnect for nothing.)"""
 
     board_id: int
     group: str | None = None
     schema: str | None = None
     viewer: dict | None = None
     heard_at: float = 0.0
-    touched_at: float = 0.0
     session_watch: asyncio.Task | None = None
-    heartbeat: asyncio.Task | None = None
 
     async def connect(self) -> None:
         self.board_id = int(self.scope["url_route"]["kwargs"]["board_id"])
@@ -160,8 +219,8 @@ class BoardConsumer(AsyncWebsocketConsumer):
             viewer=opened.viewer,
             since=self._since(),
         )
-        self.heard_at = self.touched_at = time.monotonic()
-        self.heartbeat = asyncio.create_task(self._heartbeat())
+        self.heard_at = time.monotonic()
+        heartbeat.add(self)
         if joined.announce:
             announce_later(opened.schema, self.board_id)
         hello = {
@@ -196,36 +255,15 @@ class BoardConsumer(AsyncWebsocketConsumer):
                 break
         await self.close(code=CLOSE_UNAUTHENTICATED)
 
-    async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(live.HEARTBEAT_SECONDS)
-            if time.monotonic() - self.heard_at > live.PRESENCE_EXPIRY_SECONDS:
-                await self.close(code=CLOSE_SILENT)
-                return
-            await self.send(text_data=PING)
-
-    async def _heard(self) -> None:
-        """The client answered: its view stays listed. One Redis call per heartbeat at most, however
-        often a client sends."""
-        now = time.monotonic()
-        self.heard_at = now
-        if self.group is None or now - self.touched_at < live.HEARTBEAT_SECONDS / 2:
-            return
-        self.touched_at = now
-        if await sync_to_async(presence_heard, thread_sensitive=False)(
-            schema=self.schema, board_id=self.board_id, channel_name=self.channel_name, viewer=self.viewer
-        ):
-            announce_later(self.schema, self.board_id)
-
     async def disconnect(self, code: int) -> None:
-        for task in (self.session_watch, self.heartbeat):
-            if task is not None:
-                task.cancel()
+        if self.session_watch is not None:
+            self.session_watch.cancel()
         if self.group is None:
             return
+        heartbeat.discard(self)
         await self.channel_layer.group_discard(self.group, self.channel_name)
-        if await sync_to_async(presence_heard, thread_sensitive=False)(
-            schema=self.schema, board_id=self.board_id, channel_name=self.channel_name, viewer=None
+        if await sync_to_async(board_leave, thread_sensitive=False)(
+            schema=self.schema, board_id=self.board_id, channel_name=self.channel_name
         ):
             announce_later(self.schema, self.board_id)
 
@@ -233,7 +271,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
         # The board is read-only over the socket: changes go through the HTTP API. What a client
         # sends is its heartbeat: "pong" to the server's ping, or a "ping" of its own.
         if text_data in ("pong", "ping"):
-            await self._heard()
+            self.heard_at = time.monotonic()  # the next heartbeat round keeps the view listed
         if text_data == "ping":
             await self.send(text_data=PONG)
 

@@ -101,15 +101,16 @@ def board_messages_since(*, schema: str, board_id: int, since: int) -> list[str]
 
 
 # Presence: who has the board open. Each open socket is one entry (hash `viewers`: channel ->
-# viewer JSON) with the time its client was last heard (sorted set `seen`: channel -> seconds, by
-# Redis's clock, so every process agrees). A client answers the server's heartbeat every
-# HEARTBEAT_SECONDS; an entry not heard from for PRESENCE_EXPIRY_SECONDS is gone, whether or not
-# the process that served it ran its disconnect (a killed process never does). Every heartbeat
-# and every join sweeps the board's stale entries, so a viewer who left is dropped within
-# PRESENCE_EXPIRY_SECONDS + HEARTBEAT_SECONDS of their socket's last heartbeat, and a fresh page
-# never lists them.
+# viewer JSON) with the time it was last heard of (sorted set `seen`: channel -> seconds, by
+# Redis's clock, so every process agrees). Every HEARTBEAT_SECONDS each process pings its sockets
+# and refreshes the entries of those whose client answered the last ping; an entry not refreshed
+# for PRESENCE_EXPIRY_SECONDS is gone, whether or not the process that served it ran its
+# disconnect (a killed process never does). Every heartbeat round and every join sweeps the
+# board's stale entries, so a view whose process died is dropped within PRESENCE_EXPIRY_SECONDS
+# + HEARTBEAT_SECONDS, one whose client went silent (a half-open socket) within another
+# HEARTBEAT_SECONDS + 1, and a fresh page never lists either.
 HEARTBEAT_SECONDS = 2.0
-PRESENCE_EXPIRY_SECONDS = 5.0
+PRESENCE_EXPIRY_SECONDS = 4.5
 PRESENCE_KEY_TTL_SECONDS = 300  # a board nobody views leaves nothing behind
 # Changes to who is viewing are told at most once per this many seconds per board: a burst of N
 # joins then costs one message of the room to each viewer, not N of them (quadratic in the room).
@@ -134,6 +135,23 @@ _PRESENCE_TOUCH = f"""
 local swept = (function() {_PRESENCE_SWEEP} end)()
 local added = redis.call('ZADD', KEYS[2], string.format('%.6f', swept[1]), ARGV[3])
 if added == 1 then redis.call('HSET', KEYS[1], ARGV[3], ARGV[4]) end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return added + swept[2]
+"""
+
+# KEYS: viewers, seen. ARGV: expiry seconds, key ttl, then channel and viewer JSON pairs: many
+# views of one board heard at once (one process's heartbeat round). Returns as _PRESENCE_TOUCH.
+_PRESENCE_TOUCH_MANY = f"""
+local swept = (function() {_PRESENCE_SWEEP} end)()
+local now = string.format('%.6f', swept[1])
+local added = 0
+for i = 3, #ARGV, 2 do
+  if redis.call('ZADD', KEYS[2], now, ARGV[i]) == 1 then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    added = added + 1
+  end
+end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 return added + swept[2]
@@ -169,6 +187,25 @@ def presence_touch(*, schema: str, board_id: int, channel_name: str, viewer: dic
         json.dumps(viewer),
     )
     return bool(changed)
+
+
+def presence_touch_many(*, views: dict[tuple[str, int], list[tuple[str, dict]]]) -> list[tuple[str, int]]:
+    """Views heard from, by board (`(schema, board_id)` -> `[(channel_name, viewer), ...]`), in one
+    round trip; the boards whose viewers changed (a view new or expired, stale views swept)."""
+    boards = list(views)
+    with redis_client().pipeline(transaction=False) as pipe:
+        for schema, board_id in boards:
+            pairs = [item for channel, viewer in views[(schema, board_id)] for item in (channel, json.dumps(viewer))]
+            pipe.eval(
+                _PRESENCE_TOUCH_MANY,
+                2,
+                *_presence_keys(schema, board_id),
+                PRESENCE_EXPIRY_SECONDS,
+                PRESENCE_KEY_TTL_SECONDS,
+                *pairs,
+            )
+        changed = pipe.execute()
+    return [board for board, count in zip(boards, changed, strict=True) if count]
 
 
 def presence_leave(*, schema: str, board_id: int, channel_name: str) -> bool:

@@ -88,10 +88,12 @@ def _ids(viewers: list[dict]) -> set[str]:
 
 
 def test_the_heartbeat_and_expiry_fit_in_ten_seconds() -> None:
-    """A view whose socket closed without a disconnect is swept by the next heartbeat after it
+    """A view whose process died (no disconnect ran) is swept by the next heartbeat round after it
     expired; the room hears of it one coalescing window later. The contract: within 10 s."""
     assert EXPIRY + HEARTBEAT + COALESCE <= 8.0
-    assert HEARTBEAT * 2 <= EXPIRY  # one late heartbeat is not an exit
+    # A client gone silent (a half-open socket): still refreshed up to one heartbeat and a second.
+    assert (HEARTBEAT + 1) + EXPIRY + HEARTBEAT + COALESCE <= 10.0
+    assert HEARTBEAT * 2 <= EXPIRY  # one late heartbeat round is not an exit
 
 
 @pytest.mark.asyncio

@@ -15,6 +15,12 @@ def viewer_heard(*, schema: str, board_id: int, channel_name: str, viewer: dict)
     return live.presence_touch(schema=schema, board_id=board_id, channel_name=channel_name, viewer=viewer)
 
 
+def viewers_heard(*, views: dict[tuple[str, int], list[tuple[str, dict]]]) -> list[tuple[str, int]]:
+    """Many views answered the heartbeat (one process's round, by board). The boards whose room
+    changed and must be told (presence_changed)."""
+    return live.presence_touch_many(views=views)
+
+
 def viewer_left(*, schema: str, board_id: int, channel_name: str) -> bool:
     """A view closed. True when the room changed."""
     return live.presence_leave(schema=schema, board_id=board_id, channel_name=channel_name)
