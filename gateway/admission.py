@@ -73,6 +73,9 @@ class Gate:
         if route is None:
             raise GatewayError(404, "not_found", f"No route for {path}")
         slug = host_tenant_slug(headers.get("host", ""), base_domain=self.settings.base_domain)
+        if route_service(route, on_tenant_host=slug is not None) is None:
+            # Served on the other kind of host only (the apex's landing page `/`): not routed here.
+            raise GatewayError(404, "not_found", f"No route for {path} on this host")
 
         claims: dict | None = None
         token: PresentedToken | None = None
@@ -109,6 +112,7 @@ class Gate:
             tenant = await self.tenants.tenant_get(slug=slug)
             tenant_require_active(tenant, retry_after=self.settings.tenant_retry_after)
         service = route_service(route, on_tenant_host=tenant is not None)
+        assert service is not None  # checked against the host above
         state["service"] = service
 
         if not public:

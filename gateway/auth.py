@@ -52,6 +52,9 @@ PUBLIC_PATHS: tuple[tuple[frozenset[str] | None, re.Pattern[str]], ...] = tuple(
         (None, r"/static/.*"),
         (("POST",), r"/api/tenants/?"),
         (("GET", "HEAD"), r"/api/tenants/[^/]+/?"),
+        # The apex's landing page, its signup form and the new organization's status page.
+        (("GET", "HEAD"), r"/"),
+        (None, r"/signup(/.*)?"),
         # Django admin runs its own session authentication.
         (None, r"/admin(/.*)?"),
     )

@@ -17,7 +17,7 @@ from gateway.config import GatewaySettings
 from gateway.errors import GatewayError
 
 _UPLOAD = re.compile(r"/api/tasks/[^/]+/attachments/?")
-_AUTH_PREFIXES = ("/api/auth", "/api/tenants", "/login", "/logout")
+_AUTH_PREFIXES = ("/api/auth", "/api/tenants", "/login", "/logout", "/signup")
 
 
 class ClientDisconnected(Exception):

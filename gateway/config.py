@@ -82,6 +82,8 @@ class GatewaySettings(BaseSettings):
     rate_limit_user: str = Field("1200/minute", validation_alias=_env("GATEWAY_RATE_LIMIT_USER"))
     rate_limit_login: str = Field("10/minute", validation_alias=_env("GATEWAY_RATE_LIMIT_LOGIN"))
     rate_limit_signup: str = Field("5/minute", validation_alias=_env("GATEWAY_RATE_LIMIT_SIGNUP"))
+    # The signup form's live slug check: a person typing makes one call per pause, not per key.
+    rate_limit_availability: str = Field("60/minute", validation_alias=_env("GATEWAY_RATE_LIMIT_AVAILABILITY"))
     rate_limit_enabled: bool = Field(True, validation_alias=_env("GATEWAY_RATE_LIMIT_ENABLED"))
 
     openapi_cache_seconds: float = Field(30.0, ge=0, validation_alias=_env("GATEWAY_OPENAPI_CACHE_SECONDS"))

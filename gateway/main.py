@@ -31,6 +31,7 @@ from gateway.errors import GatewayError, error_body, error_response
 from gateway.health import ServicesReadiness
 from gateway.logging import logging_configure
 from gateway.middleware import RequestContextMiddleware
+from gateway.pages import error_page, wants_page
 from gateway.paths import path_normalize
 from gateway.proxy import (
     UpstreamBrokeOff,
@@ -223,6 +224,10 @@ class GatewayApp:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, error: GatewayError, request_id: str) -> None:
         if scope["type"] == "websocket":
             await websocket_deny(WebSocket(scope, receive, send), error, request_id=request_id)
+            return
+        # A browser on a page path reads a page; an API client (or a redirect) gets the JSON contract.
+        if error.status >= 400 and wants_page(path=scope["path"], headers=Headers(scope=scope)):
+            await error_page(error, request_id=request_id)(scope, receive, send)
         else:
             await error_response(error, request_id=request_id)(scope, receive, send)
 
@@ -258,7 +263,7 @@ class GatewayApp:
                 body=body,
             )
         except GatewayError as error:
-            await error_response(error, request_id=request_id)(scope, receive, send)
+            await self._refuse(scope, receive, send, error, request_id)
         except (ClientDisconnected, UpstreamBrokeOff):
             return  # nobody to answer, or the answer was cut: uvicorn closes the connection
         except Exception as error:

@@ -1,6 +1,7 @@
 """Rate limits per client IP and per user, and the revoked-token check, in one Redis round trip.
 
-Every request through the gateway needs its per-IP window (plus the login or signup one),
+Every request through the gateway needs its per-IP window (plus the login, signup or slug
+availability one),
 an authenticated request also its per-user window and the `revoked-jti:<jti>` key that
 identity writes on logout. They are decided by one Lua script (one EVALSHA), so the hot path
 costs one round trip to Redis (on gateway/redis_pipe.py's pipelined connection), not three,
@@ -14,7 +15,7 @@ Algorithm: the moving window (a log of the last `limit` request times per identi
 
 When Redis is down: general traffic fails open (an error `RATE LIMITER DOWN` is logged at most
 every 10 s, `/readyz` reports 503), because refusing every request would turn a cache outage
-into a platform outage; login and signup fall back to the same algorithm in process memory,
+into a platform outage; login, signup and availability fall back to the same algorithm in process memory,
 so they are never unlimited. The revocation check also fails open (documented in
 docs/gateway.md): access tokens live minutes, and the services check the key again.
 After a Redis error the gateway stops asking it for `OUTAGE_BACKOFF` seconds, so an outage
@@ -68,6 +69,10 @@ return {0, '0', revoked}
 
 # The API sign-in and the form sign-in spend the same budget (issue 8, item 6).
 _LOGIN_PATHS = frozenset({"/api/auth/token", "/login"})
+# So do the API signup and the apex's signup form.
+_SIGNUP_PATHS = frozenset({"/api/tenants", "/signup"})
+# The signup form asks as the person types; one limit of its own, so probing every name is slow.
+_AVAILABILITY_PATH = "/api/tenants/availability"
 
 REVOKED_KEY_PREFIX = "revoked-jti:"  # written by identity on logout (the shared contract)
 
@@ -138,6 +143,7 @@ class RateLimiter:
         self.per_user = Policy("user", parse(settings.rate_limit_user))
         self.login = Policy("login", parse(settings.rate_limit_login), strict=True)
         self.signup = Policy("signup", parse(settings.rate_limit_signup), strict=True)
+        self.availability = Policy("availability", parse(settings.rate_limit_availability), strict=True)
         self._prefix = f"{settings.redis_key_prefix}:rl"
         self._redis = redis
         self._script = redis.script(_ADMIT_LUA)
@@ -151,8 +157,10 @@ class RateLimiter:
         bare = path.rstrip("/")
         if method == "POST" and bare in _LOGIN_PATHS:
             policies.insert(0, self.login)
-        elif method == "POST" and bare == "/api/tenants":
+        elif method == "POST" and bare in _SIGNUP_PATHS:
             policies.insert(0, self.signup)
+        elif bare == _AVAILABILITY_PATH:
+            policies.insert(0, self.availability)
         return policies
 
     async def admit(self, checks: list[tuple[Policy, str]], *, jti: str | None = None) -> Decision:
@@ -208,6 +216,6 @@ class RateLimiter:
         self._last_outage_log = now
         logger.error(
             "RATE LIMITER DOWN: Redis unreachable; general traffic is NOT rate limited (fail open), "
-            "login and signup are limited in-process only%s, revoked tokens are not detected",
+            "login, signup and slug availability are limited in-process only%s, revoked tokens are not detected",
             "" if not strict else " (this request was one)",
         )

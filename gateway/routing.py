@@ -6,7 +6,10 @@ importing Django or any service, and tests/routes checks every service's URLs an
 against the table, so a service cannot serve a path the gateway does not route.
 
 A prefix matches itself and anything below it at a segment boundary: `/api/tasks` matches
-`/api/tasks` and `/api/tasks/42`, never `/api/tasksX`. The longest prefix wins.
+`/api/tasks` and `/api/tasks/42`, never `/api/tasksX`. The longest prefix wins. The root
+prefix `/` matches `/` alone (a landing page), never the paths below it: a path no other
+prefix names stays unrouted. A prefix declared for one kind of host only (`hosts = "apex"`
+with no service declaring it for tenant hosts) is not routed on the other kind.
 `/internal/...` is never public: a declaration under it is refused at import.
 """
 
@@ -30,6 +33,8 @@ class Route:
     tenant_host_service: str | None = None
     # Server-rendered pages: an anonymous browser is sent to /login rather than given 401 JSON.
     page: bool = False
+    # The kinds of host it is served on: "any", or only "apex" or only "tenant".
+    hosts: str = "any"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +54,9 @@ class RouteDeclarationError(ValueError):
 
 
 def _matches(prefix: str, path: str) -> bool:
-    return path == prefix or path.startswith(prefix.rstrip("/") + "/")
+    if prefix == "/":
+        return path == "/"
+    return path == prefix or path.startswith(prefix + "/")
 
 
 def declarations_read(apps: Path = APPS) -> list[Declaration]:
@@ -85,7 +92,10 @@ def _declaration(service: str, entry: dict[str, Any], *, where: str) -> Declarat
 
 
 def routes_build(declarations: Iterable[Declaration]) -> tuple[Route, ...]:
-    """One Route per prefix: the apex's service, and the tenant host's when it differs."""
+    """One Route per prefix: the apex's service, and the tenant host's when it differs.
+
+    A prefix only one kind of host has a service for is served on that kind alone.
+    """
     by_prefix: dict[str, dict[str, Declaration]] = {}
     for declaration in declarations:
         hosts = ("apex", "tenant") if declaration.hosts == "any" else (declaration.hosts,)
@@ -101,8 +111,9 @@ def routes_build(declarations: Iterable[Declaration]) -> tuple[Route, ...]:
     for prefix, slots in by_prefix.items():
         apex, tenant = slots.get("apex"), slots.get("tenant")
         if apex is None or tenant is None:
-            missing = "apex" if apex is None else "tenant"
-            raise RouteDeclarationError(f"{prefix} has no service on the {missing} host")
+            (only, declaration), *_ = slots.items()
+            routes.append(Route(prefix, declaration.process, page=declaration.page, hosts=only))
+            continue
         if apex.page != tenant.page:
             raise RouteDeclarationError(f"{prefix}: its apex and tenant-host services disagree on page")
         routes.append(
@@ -129,7 +140,10 @@ def route_match(path: str) -> Route | None:
     return None
 
 
-def route_service(route: Route, *, on_tenant_host: bool) -> str:
+def route_service(route: Route, *, on_tenant_host: bool) -> str | None:
+    """The upstream that serves `route` on this kind of host; None when it is not served there."""
+    if route.hosts != "any" and route.hosts != ("tenant" if on_tenant_host else "apex"):
+        return None
     if on_tenant_host and route.tenant_host_service:
         return route.tenant_host_service
     return route.service

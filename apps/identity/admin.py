@@ -16,14 +16,15 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
 
 from apps.common.auth import tenant_id_from_request
 from apps.common.exceptions import ServiceError
 from apps.common.http import client_ip
 from apps.identity import selectors, services
 from apps.identity.models import Invitation, Membership, Organization, Role, SigningKey, User
-from apps.identity.roles import ADMIN_ROLES, PERMISSIONS
+from apps.identity.roles import ADMIN_ROLES, PERMISSIONS, RoleName
 from apps.identity.throttling import login_attempt_begin, login_attempt_succeeded
 
 
@@ -272,14 +273,184 @@ class RoleAdmin(ScopedAdmin):
             self._report(request, exc)
 
 
+class InvitationAddForm(forms.ModelForm):
+    """A new invitation, checked by the same service rules as the API (and made by the same service)."""
+
+    role_name = forms.ChoiceField(label="Role", choices=RoleName.choices, initial=RoleName.MEMBER)
+    organization_choice = forms.ModelChoiceField(
+        label="Organization", queryset=Organization.objects.order_by("slug"), required=False
+    )
+    scope: AdminScope = AdminScope()
+
+    class Meta:
+        model = Invitation
+        fields = ["email", "project_id", "project_role"]
+        labels = {"project_id": "Project id"}
+        help_texts = {
+            "project_id": "Optional: a project of the organization (its id, as in GET /api/projects) the person "
+            "joins on accepting, and lands on.",
+            "project_role": "Their role in that project (member when left empty).",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.scope.platform_staff:
+            del self.fields["organization_choice"]
+        self.terms: services.InvitationTerms | None = None
+        self.organization: Organization | None = None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        membership = self.scope.membership
+        organization = membership.organization if membership is not None else cleaned.get("organization_choice")
+        if organization is None:
+            self.add_error("organization_choice", "Choose the organization to invite to.")
+        if self.errors:
+            return cleaned
+        try:
+            self.terms = services.invitation_terms_check(
+                organization=organization,
+                email=cleaned.get("email"),
+                role_name=cleaned.get("role_name"),
+                actor=membership,
+                project_id=cleaned.get("project_id"),
+                project_role=cleaned.get("project_role"),
+            )
+        except ServiceError as exc:
+            placed = False
+            fields = exc.details.get("fields")
+            for name, messages in (fields if isinstance(fields, dict) else {}).items():
+                target = "role_name" if name == "role" else name
+                if target in self.fields:
+                    for message in messages:
+                        self.add_error(target, message)
+                    placed = True
+            if not placed:
+                raise ValidationError(exc.message) from None
+        self.organization = organization
+        return cleaned
+
+
 @admin.register(Invitation, site=admin_site)
 class InvitationAdmin(ScopedAdmin):
-    list_display = ["email", "role", "organization", "created_at", "expires_at", "accepted_at", "revoked_at"]
+    """Invitations are made, resent and revoked through the services, so the link is always mailed."""
+
+    list_display = ["email", "role", "state", "project_id", "invited_by", "sent_at", "expires_at", "organization"]
+    list_select_related = ["role", "organization", "invited_by"]
+    list_filter = ["role__name"]
     search_fields = ["email"]
-    exclude = ["token_hash"]
+    actions = ["resend_invitations", "revoke_invitations"]
+
+    @admin.display(description="state")
+    def state(self, obj: Invitation) -> str:
+        if obj.accepted_at is not None:
+            return "accepted"
+        if obj.revoked_at is not None:
+            return "revoked"
+        return "pending" if obj.is_pending else "expired"
+
+    def has_invite_permission(self, request: HttpRequest) -> bool:
+        scope = admin_scope(request)
+        return scope.platform_staff or scope.may("manage_members")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # invitations go through /api/users so the link is mailed
+        return self.has_invite_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # an invitation changes only by being resent or revoked (the actions)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # deleting rows would skip the services
+        return actions
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            staff = ["organization_choice"] if admin_scope(request).platform_staff else []
+            return [*staff, "email", "role_name", "project_id", "project_role"]
+        return [
+            "email",
+            "organization",
+            "role",
+            "project_id",
+            "project_role",
+            "invited_by",
+            "created_at",
+            "sent_at",
+            "expires_at",
+            "accepted_at",
+            "revoked_at",
+            "link_mailed_only",
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [] if obj is None else self.get_fields(request, obj)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is not None:
+            return super().get_form(request, obj, change=change, **kwargs)
+        form = super().get_form(request, obj, change=change, **{**kwargs, "form": InvitationAddForm, "fields": None})
+        form.scope = admin_scope(request)
+        return form
+
+    def save_model(self, request: HttpRequest, obj: Invitation, form: forms.ModelForm, change: bool) -> None:
+        if change or not isinstance(form, InvitationAddForm) or form.terms is None or form.organization is None:
+            return
+        terms = form.terms
+        try:
+            invitation, _ = services.invitation_create(
+                organization=form.organization,
+                email=terms.email,
+                role_name=terms.role.name,
+                actor=admin_scope(request).membership,
+                project_id=terms.project_id,
+                project_role=terms.project_role,
+            )
+        except ServiceError as exc:  # something changed since the form was checked (they joined meanwhile)
+            self._report(request, exc)
+            return
+        obj.pk = invitation.pk
+        obj.organization = invitation.organization
+        obj.email = invitation.email
+
+    def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        return super().log_addition(request, obj, message) if obj.pk is not None else None
+
+    def response_add(self, request: HttpRequest, obj: Any, post_url_continue: str | None = None) -> Any:
+        if obj.pk is None:
+            return HttpResponseRedirect(request.path)
+        self.message_user(request, f"The invitation was mailed to {obj.email}.", level=messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:identity_invitation_changelist", current_app=self.admin_site.name))
+
+    @admin.action(
+        description="Resend the selected invitations (a new link; the old one stops working)", permissions=["invite"]
+    )
+    def resend_invitations(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> None:
+        sent, refused = [], []
+        for invitation in queryset:
+            try:
+                services.invitation_resend(invitation=invitation, actor=admin_scope(request).membership)
+                sent.append(invitation.email)
+            except ServiceError as exc:
+                refused.append(f"{invitation.email}: {exc.message}")
+        if sent:
+            self.message_user(request, f"A new link was mailed to {', '.join(sent)}.", level=messages.SUCCESS)
+        for reason in refused:
+            self.message_user(request, f"Not resent: {reason}", level=messages.ERROR)
+
+    @admin.action(description="Revoke the selected invitations", permissions=["invite"])
+    def revoke_invitations(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> None:
+        revoked = [
+            invitation for invitation in queryset if invitation.accepted_at is None and invitation.revoked_at is None
+        ]
+        for invitation in revoked:
+            services.invitation_revoke(invitation=invitation)
+        if revoked:
+            self.message_user(request, f"Revoked: {', '.join(i.email for i in revoked)}.", level=messages.SUCCESS)
+        else:
+            self.message_user(
+                request, "Nothing to revoke: those were already accepted or revoked.", level=messages.WARNING
+            )
 
 
 @admin.register(Organization, site=admin_site)

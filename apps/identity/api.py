@@ -13,13 +13,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.common.auth import JWTAuthentication, csrf_failure, token_from_request
-from apps.common.drf import AsciiUUIDField
+from apps.common.drf import AsciiIntegerField, AsciiUUIDField
 from apps.common.exceptions import InvalidInput, NotFound
 from apps.common.http import client_ip
 from apps.identity import keyring, selectors, services
 from apps.identity.cookies import ACCESS_COOKIE, REFRESH_COOKIE, clear_auth_cookies, request_tenant, set_auth_cookies
 from apps.identity.models import Membership
-from apps.identity.roles import PERMISSIONS, RoleName
+from apps.identity.roles import PERMISSIONS, ProjectRole, RoleName
 from apps.identity.tokens import access_token_presented
 
 
@@ -239,11 +239,19 @@ def member_json(membership: Membership) -> dict:
 
 
 def invitation_json(invitation: Any, *, raw_token: str | None = None) -> dict:
+    inviter = invitation.invited_by
     body = {
         "id": invitation.pk,
         "email": invitation.email,
         "role": invitation.role.name,
         "expires_at": invitation.expires_at,
+        "created_at": invitation.created_at,
+        "sent_at": invitation.sent_at,
+        "invited_by": (
+            None if inviter is None else {"id": str(inviter.pk), "full_name": inviter.full_name, "email": inviter.email}
+        ),
+        "project_id": invitation.project_id,
+        "project_role": invitation.project_role or None,
     }
     if raw_token is not None and settings.INVITATION_LINK_IN_RESPONSE:
         body["accept_url"] = services.invitation_link(organization=invitation.organization, raw_token=raw_token)
@@ -253,6 +261,18 @@ def invitation_json(invitation: Any, *, raw_token: str | None = None) -> dict:
 class InviteRequest(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     role = serializers.ChoiceField(choices=RoleName.choices, default=RoleName.MEMBER)
+    project_id = AsciiIntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        help_text="A project (GET /api/projects) the invitee joins on accepting, and lands on.",
+    )
+    project_role = serializers.ChoiceField(
+        choices=ProjectRole.choices,
+        required=False,
+        allow_blank=True,
+        help_text="Their role in that project (default member).",
+    )
 
 
 class RoleChangeRequest(serializers.Serializer):
@@ -280,6 +300,8 @@ class UserListView(MemberView):
             email=body.validated_data["email"],
             role_name=body.validated_data["role"],
             actor=actor,
+            project_id=body.validated_data.get("project_id"),
+            project_role=body.validated_data.get("project_role", ""),
         )
         return Response(invitation_json(invitation, raw_token=raw_token), status=status.HTTP_201_CREATED)
 
@@ -324,17 +346,37 @@ class InvitationListView(MemberView):
         return Response({"items": [invitation_json(invitation) for invitation in pending]})
 
 
+def _invitation_of(actor: Membership, invitation_id: int) -> Any:
+    """One of the actor's organization's invitations; another organization's id is simply not found."""
+    invitation = selectors.invitation_get(organization=actor.organization, invitation_id=invitation_id)
+    if invitation is None:
+        raise NotFound("No such invitation in this organization")
+    return invitation
+
+
 class InvitationDetailView(MemberView):
     required_permission = "manage_members"
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, invitation_id: int) -> Response:
+        """Revokes the invitation: its link stops working. Revoking twice, or an accepted one, changes nothing."""
         actor = self.actor(request)
-        invitation = actor.organization.invitations.filter(pk=invitation_id).first()
-        if invitation is None:
-            raise NotFound("No such invitation in this organization")
-        services.invitation_revoke(invitation=invitation)
+        services.invitation_revoke(invitation=_invitation_of(actor, invitation_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InvitationResendView(MemberView):
+    required_permission = "manage_members"
+    openapi_errors = {"post": (409, 429)}
+
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    def post(self, request: Request, invitation_id: int) -> Response:
+        """Mails a new link (a new token: the earlier link stops working) with a new lifetime. 409
+        `invitation_closed` once accepted or revoked; 429 `resend_throttled` within
+        INVITATION_RESEND_INTERVAL_SECONDS of the last mail."""
+        actor = self.actor(request)
+        invitation, raw_token = services.invitation_resend(invitation=_invitation_of(actor, invitation_id), actor=actor)
+        return Response(invitation_json(invitation, raw_token=raw_token))
 
 
 class InvitationAcceptRequest(serializers.Serializer):
@@ -424,6 +466,8 @@ class HasInternalToken(BasePermission):
 class TenantOwnerRequest(serializers.Serializer):
     tenant_id = AsciiUUIDField()
     tenant_slug = serializers.SlugField(max_length=63)
+    # The organization's name as its owner typed it, for mails and pages ("" leaves it unnamed).
+    tenant_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(max_length=1024, trim_whitespace=False)
     full_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")

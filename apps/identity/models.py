@@ -6,7 +6,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 
-from apps.identity.roles import RoleName
+from apps.identity.roles import ProjectRole, RoleName
 
 
 class UserManager(BaseUserManager["User"]):
@@ -111,6 +111,12 @@ class Invitation(models.Model):
     # True when the link went only to the mailbox (not also into the inviter's API answer), so
     # accepting it proves the address; False with INVITATION_LINK_IN_RESPONSE.
     link_mailed_only = models.BooleanField(default=False)
+    # When the current link was mailed: at creation, then at each resend (which replaces the token).
+    sent_at = models.DateTimeField(default=timezone.now)
+    # A project of the projects service the invitee joins on accepting (published in
+    # UserPermissionChanged; the projects service adds them), and the role they get there.
+    project_id = models.PositiveBigIntegerField(null=True, blank=True)
+    project_role = models.CharField(max_length=10, choices=ProjectRole.choices, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]

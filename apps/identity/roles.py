@@ -42,5 +42,14 @@ DEFAULT_ROLE_PERMISSIONS: dict[str, list[str]] = {
     RoleName.VIEWER: ["comment"],
 }
 
+
+class ProjectRole(models.TextChoices):
+    """A role inside one project (the projects service's), offered with an invitation."""
+
+    VIEWER = "viewer", "Viewer"
+    MEMBER = "member", "Member"
+    MANAGER = "manager", "Manager"
+
+
 # Roles whose holders may use the organization's Django admin.
 ADMIN_ROLES = frozenset({RoleName.OWNER, RoleName.ADMIN})

@@ -74,8 +74,23 @@ def membership_list(*, organization: Organization) -> QuerySet[Membership]:
 
 
 def invitation_list_pending(*, organization: Organization) -> QuerySet[Invitation]:
-    return Invitation.objects.select_related("role").filter(
-        organization=organization, accepted_at=None, revoked_at=None, expires_at__gt=timezone.now()
+    return invitation_list_open(organization=organization).filter(expires_at__gt=timezone.now())
+
+
+def invitation_list_open(*, organization: Organization) -> QuerySet[Invitation]:
+    """Invitations neither accepted nor revoked, newest first: pending ones, and expired ones that may be resent."""
+    return (
+        Invitation.objects.select_related("role", "organization", "invited_by")
+        .filter(organization=organization, accepted_at=None, revoked_at=None)
+        .order_by("-created_at", "-id")
+    )
+
+
+def invitation_get(*, organization: Organization, invitation_id: object) -> Invitation | None:
+    return (
+        Invitation.objects.select_related("role", "organization", "invited_by")
+        .filter(organization=organization, pk=invitation_id)
+        .first()
     )
 
 

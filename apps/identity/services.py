@@ -28,11 +28,11 @@ from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 
 from apps.common.auth import revocation_redis, revoked_jti_key
-from apps.common.exceptions import Conflict, Forbidden, InvalidInput, ServiceError
+from apps.common.exceptions import Conflict, Forbidden, InvalidInput, NotFound, RateLimited, ServiceError
 from apps.identity import selectors
 from apps.identity.errors import BAD_CREDENTIALS_MESSAGE, InvalidCredentials, InvalidRefreshToken, LoginThrottled
 from apps.identity.models import Invitation, Membership, Organization, RefreshToken, Role, User
-from apps.identity.roles import DEFAULT_ROLE_PERMISSIONS, PERMISSIONS, RoleName
+from apps.identity.roles import DEFAULT_ROLE_PERMISSIONS, PERMISSIONS, ProjectRole, RoleName
 from apps.identity.throttling import login_attempt_begin, login_attempt_succeeded, verification_mail_slot_take
 from apps.identity.tokens import PlatformAccessToken, PlatformRefreshToken, PresentedAccess, TokenPair
 from apps.identity.verification import verification_token_make, verification_token_user
@@ -53,19 +53,32 @@ def _emit(event_type: str, data: dict, *, tenant_id: object, actor_id: object, a
     )
 
 
-def _permission_changed(*, user_id: int, organization: Organization, actor_id: object, reason: str) -> None:
-    access = selectors.access_get(user_id=user_id, tenant_id=organization.id)
-    # Who they are, for the services that show people by name (the projects service's directory).
-    person = User.objects.filter(pk=user_id).values("email", "full_name").first() or {"email": "", "full_name": ""}
-    data = {
+def _permission_changed(
+    *,
+    user_id: int,
+    organization: Organization,
+    actor_id: object,
+    reason: str,
+    project_id: int | None = None,
+    project_role: str = "",
+) -> None:
+    """The user's new rights in the organization, with their name and address (the projects service keeps
+    a directory of the organization's people from it), and the project an accepted invitation named."""
+    membership = selectors.membership_get(user_id=user_id, tenant_id=organization.id)
+    access = selectors.access_of_membership(membership)
+    user = membership.user if membership is not None else User.objects.filter(pk=user_id).first()
+    data: dict[str, object] = {
         "user_id": str(user_id),
         "tenant_id": str(organization.id),
         "roles": list(access.roles),
         "permissions": list(access.permissions),
         "reason": reason,
-        "full_name": person["full_name"],
-        "email": person["email"],
+        "full_name": user.full_name if user is not None else "",
+        "email": user.email if user is not None else "",
     }
+    if project_id is not None:
+        data["project_id"] = int(project_id)
+        data["project_role"] = project_role or ProjectRole.MEMBER
     _emit("UserPermissionChanged", data, tenant_id=organization.id, actor_id=actor_id, aggregate_id=user_id)
 
 
@@ -263,7 +276,16 @@ def _ensure_not_last_owner(*, membership: Membership) -> None:
         raise Conflict("An organization must keep at least one owner", code="last_owner")
 
 
-def membership_create(*, user: User, organization: Organization, role_name: str, actor_id: object = None) -> Membership:
+def membership_create(
+    *,
+    user: User,
+    organization: Organization,
+    role_name: str,
+    actor_id: object = None,
+    project_id: int | None = None,
+    project_role: str = "",
+) -> Membership:
+    """`project_id`/`project_role`: the project an invitation named, published for the projects service."""
     role = _role(organization=organization, name=role_name)
     with transaction.atomic():
         try:
@@ -271,7 +293,14 @@ def membership_create(*, user: User, organization: Organization, role_name: str,
                 membership = Membership.objects.create(user=user, organization=organization, role=role)
         except IntegrityError:
             raise Conflict("This user is already a member", code="already_member") from None
-        _permission_changed(user_id=user.pk, organization=organization, actor_id=actor_id, reason="membership_added")
+        _permission_changed(
+            user_id=user.pk,
+            organization=organization,
+            actor_id=actor_id,
+            reason="membership_added",
+            project_id=project_id,
+            project_role=project_role,
+        )
     return membership
 
 
@@ -447,6 +476,7 @@ def tenant_owner_create(
     password: object,
     full_name: object = "",
     email_verified: bool = False,
+    tenant_name: object = "",
 ) -> OwnerOutcome:
     """The owner of a new tenant (called by tenancy at signup). Idempotent per (tenant, email).
 
@@ -464,7 +494,7 @@ def tenant_owner_create(
         raise InvalidInput("tenant_slug must be a DNS label", fields={"tenant_slug": ["Letters, digits and hyphens."]})
     _check_password_strength(password, email=email, full_name=full_name)
     with transaction.atomic():
-        organization = organization_ensure(tenant_id=tenant_id, slug=slug)
+        organization = organization_ensure(tenant_id=tenant_id, slug=slug, name=str(tenant_name or "")[:200])
         user = User.objects.select_for_update().filter(email=email).first()
         if user is None:
             user = user_create(email=email, password=str(password), full_name=full_name, email_verified=email_verified)
@@ -501,16 +531,26 @@ def invitation_link(*, organization: Organization, raw_token: str) -> str:
 def _invitation_mail_send(*, invitation: Invitation, raw_token: str) -> None:
     link = invitation_link(organization=invitation.organization, raw_token=raw_token)
     organization = invitation.organization.name or invitation.organization.slug
+    inviter = invitation.invited_by
+    who = f"{inviter.full_name or inviter.email} invited you" if inviter is not None else "You have been invited"
     message = (
-        f"You have been invited to join {organization} as {invitation.role.name}.\n\n"
-        f"Accept the invitation: {link}\n\nThe link expires on {invitation.expires_at:%Y-%m-%d %H:%M} UTC."
+        f"{who} to join {organization} as {invitation.role.name}.\n\n"
+        f"Accept the invitation: {link}\n\nThe link expires on {invitation.expires_at:%Y-%m-%d %H:%M} UTC. "
+        f"If you did not expect this invitation, ignore this message."
     )
     address = invitation.email
     transaction.on_commit(lambda: _mail_send(subject=f"You are invited to {organization}", message=message, to=address))
 
 
 def _invitation_insert(
-    *, organization: Organization, email: str, role: Role, invited_by_id: object, link_mailed_only: bool
+    *,
+    organization: Organization,
+    email: str,
+    role: Role,
+    invited_by_id: object,
+    link_mailed_only: bool,
+    project_id: int | None = None,
+    project_role: str = "",
 ) -> tuple[Invitation, str]:
     raw_token = secrets.token_urlsafe(32)
     now = timezone.now()
@@ -524,30 +564,141 @@ def _invitation_insert(
         role=role,
         token_hash=selectors.invitation_token_hash(raw_token),
         invited_by_id=invited_by_id,
+        sent_at=now,
         expires_at=now + settings.INVITATION_LIFETIME,
         link_mailed_only=link_mailed_only,
+        project_id=project_id,
+        project_role=project_role if project_id is not None else "",
     )
     return invitation, raw_token
 
 
-def invitation_create(
-    *, organization: Organization, email: object, role_name: object, actor: Membership | None
-) -> tuple[Invitation, str]:
-    email = _normalized_email(email)
+@dataclass(frozen=True)
+class InvitationTerms:
+    """What an invitation offers, checked: the address, the role, and the project to land on."""
+
+    email: str
+    role: Role
+    project_id: int | None
+    project_role: str
+
+
+_PROJECT_ID_MAX = 2**63 - 1
+
+
+def _project_choice(project_id: object, project_role: object) -> tuple[int | None, str]:
+    if project_id in (None, ""):
+        return None, ""
+    if isinstance(project_id, bool) or not (
+        isinstance(project_id, int) or (isinstance(project_id, str) and project_id.isascii() and project_id.isdigit())
+    ):
+        raise InvalidInput("project_id must be a project's id", fields={"project_id": ["A project's id."]})
+    number = int(project_id)
+    if not 1 <= number <= _PROJECT_ID_MAX:
+        raise InvalidInput("project_id must be a project's id", fields={"project_id": ["A project's id."]})
+    role = str(project_role or ProjectRole.MEMBER)
+    if role not in ProjectRole.values:
+        choices = ", ".join(ProjectRole.values)
+        raise InvalidInput(
+            f"Unknown project role {role!r}; choose one of {choices}", fields={"project_role": [f"One of {choices}."]}
+        )
+    return number, role
+
+
+def invitation_terms_check(
+    *,
+    organization: Organization,
+    email: object,
+    role_name: object,
+    actor: Membership | None,
+    project_id: object = None,
+    project_role: object = "",
+) -> InvitationTerms:
+    """The refusals an invitation can meet, before anything is written (the admin's form shows them per field).
+
+    The project is the projects service's: identity only publishes its id with the acceptance,
+    and that service adds the invitee to it if it is one of the organization's projects.
+    """
+    address = _normalized_email(email)
     role = _role(organization=organization, name=role_name)
     if role.name == RoleName.OWNER:
         _ensure_may_touch_owner(actor=actor)
-    if Membership.objects.filter(organization=organization, user__email=email).exists():
-        raise Conflict("This person is already a member", code="already_member")
+    if Membership.objects.filter(organization=organization, user__email=address).exists():
+        raise Conflict(
+            "This person is already a member", code="already_member", fields={"email": ["Already a member."]}
+        )
+    number, project_role_name = _project_choice(project_id, project_role)
+    return InvitationTerms(email=address, role=role, project_id=number, project_role=project_role_name)
+
+
+def invitation_create(
+    *,
+    organization: Organization,
+    email: object,
+    role_name: object,
+    actor: Membership | None,
+    project_id: object = None,
+    project_role: object = "",
+) -> tuple[Invitation, str]:
+    terms = invitation_terms_check(
+        organization=organization,
+        email=email,
+        role_name=role_name,
+        actor=actor,
+        project_id=project_id,
+        project_role=project_role,
+    )
     with transaction.atomic():
         invitation, raw_token = _invitation_insert(
             organization=organization,
-            email=email,
-            role=role,
+            email=terms.email,
+            role=terms.role,
             invited_by_id=actor.user_id if actor else None,
             # With the link also in the inviter's answer, accepting it proves nothing about the mailbox.
             link_mailed_only=not settings.INVITATION_LINK_IN_RESPONSE,
+            project_id=terms.project_id,
+            project_role=terms.project_role,
         )
+        _invitation_mail_send(invitation=invitation, raw_token=raw_token)
+    return invitation, raw_token
+
+
+def invitation_resend(*, invitation: Invitation, actor: Membership | None) -> tuple[Invitation, str]:
+    """Mails a new link for an open invitation (an expired one too: it gets a new lifetime).
+
+    The new token replaces the old one, so the link mailed before stops working. At most one
+    mail per invitation every INVITATION_RESEND_INTERVAL, so the button cannot flood a mailbox.
+    """
+    with transaction.atomic():
+        invitation = (
+            Invitation.objects.select_for_update(of=("self",))
+            .select_related("organization", "role", "invited_by")
+            .filter(pk=invitation.pk)
+            .first()
+        )
+        if invitation is None:
+            raise NotFound("No such invitation in this organization")
+        if invitation.accepted_at is not None or invitation.revoked_at is not None:
+            state = "accepted" if invitation.accepted_at is not None else "revoked"
+            raise Conflict(f"This invitation was already {state}; invite the person again", code="invitation_closed")
+        if invitation.role.name == RoleName.OWNER:
+            _ensure_may_touch_owner(actor=actor)
+        if Membership.objects.filter(organization=invitation.organization, user__email=invitation.email).exists():
+            raise Conflict("This person is already a member", code="already_member")
+        now = timezone.now()
+        wait = math.ceil((invitation.sent_at + settings.INVITATION_RESEND_INTERVAL - now).total_seconds())
+        if wait > 0:
+            raise RateLimited(
+                f"This invitation was mailed moments ago. You can send it again in {wait} seconds.",
+                code="resend_throttled",
+                retry_after=wait,
+            )
+        raw_token = secrets.token_urlsafe(32)
+        invitation.token_hash = selectors.invitation_token_hash(raw_token)
+        invitation.sent_at = now
+        invitation.expires_at = now + settings.INVITATION_LIFETIME
+        invitation.link_mailed_only = not settings.INVITATION_LINK_IN_RESPONSE
+        invitation.save(update_fields=["token_hash", "sent_at", "expires_at", "link_mailed_only"])
         _invitation_mail_send(invitation=invitation, raw_token=raw_token)
     return invitation, raw_token
 
@@ -638,6 +789,18 @@ def invitation_accept(
                 organization=invitation.organization,
                 role_name=invitation.role.name,
                 actor_id=invitation.invited_by_id,
+                project_id=invitation.project_id,
+                project_role=invitation.project_role,
+            )
+        elif invitation.project_id is not None:
+            # Already in the organization (added meanwhile): the project the invitation named still applies.
+            _permission_changed(
+                user_id=user.pk,
+                organization=invitation.organization,
+                actor_id=invitation.invited_by_id,
+                reason="invitation_accepted",
+                project_id=invitation.project_id,
+                project_role=invitation.project_role,
             )
         invitation.accepted_at = timezone.now()
         invitation.save(update_fields=["accepted_at"])

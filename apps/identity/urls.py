@@ -16,6 +16,9 @@ urlpatterns = [
     path("api/users/invitations", api.InvitationListView.as_view(), name="invitations"),
     path("api/users/invitations/accept", api.InvitationAcceptView.as_view(), name="invitation-accept"),
     path("api/users/invitations/<int:invitation_id>", api.InvitationDetailView.as_view(), name="invitation"),
+    path(
+        "api/users/invitations/<int:invitation_id>/resend", api.InvitationResendView.as_view(), name="invitation-resend"
+    ),
     path("api/users/<str:user_id>", api.UserDetailView.as_view(), name="user"),
     path("api/roles", api.RoleListView.as_view(), name="roles"),
     path("api/roles/<str:name>", api.RoleDetailView.as_view(), name="role"),
@@ -25,4 +28,5 @@ urlpatterns = [
     path("login/verify", views.verification_resend_view, name="verification-resend-page"),
     path("login/verify/<str:token>", views.verification_view, name="verification-page"),
     path("logout", views.logout_view, name="logout"),
+    path("members/", views.members_view, name="members"),
 ]

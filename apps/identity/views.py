@@ -1,23 +1,34 @@
-"""Browser pages: sign in, sign out, accept an invitation, verify an address. Thin: forms in, services, cookies out."""
+"""Browser pages: sign in, sign out, accept an invitation, verify an address, the organization's members.
+Thin: forms in, services, cookies out."""
+
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.csrf import ensure_csrf_cookie
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
-from apps.common.auth import tenant_id_from_request
+from apps.common import avatars
+from apps.common.auth import InvalidToken, WrongTenant, tenant_id_from_request, token_from_request, verify_access_token
 from apps.common.exceptions import ServiceError
 from apps.common.http import client_ip
 from apps.identity import selectors, services
 from apps.identity.cookies import ACCESS_COOKIE, REFRESH_COOKIE, clear_auth_cookies, set_auth_cookies
 from apps.identity.errors import InvalidCredentials, LoginThrottled
 from apps.identity.forms import EmailVerifyForm, InvitationAcceptForm, LoginForm, VerificationResendForm
+from apps.identity.models import Invitation, Membership
+from apps.identity.roles import ADMIN_ROLES, ProjectRole, RoleName
 from apps.identity.tokens import access_token_presented
 from apps.identity.verification import verification_token_user
 
 DEFAULT_NEXT = "/projects/"
+MEMBERS_PATH = "/members/"
 
 
 def safe_next(value: object) -> str:
@@ -132,7 +143,7 @@ def invitation_view(request: HttpRequest, token: str) -> HttpResponse:
     if not form.is_valid():
         return render(request, "identity/invitation.html", {**context, "form": form}, status=400)
     try:
-        services.invitation_accept(
+        membership = services.invitation_accept(
             raw_token=token,
             password=form.cleaned_data["password"] or None,
             full_name=form.cleaned_data["full_name"],
@@ -145,7 +156,98 @@ def invitation_view(request: HttpRequest, token: str) -> HttpResponse:
             form.add_error(None, exc.message)
         response = render(request, "identity/invitation.html", {**context, "form": form}, status=exc.status)
         return _with_headers(response, exc)
-    return HttpResponseRedirect(f"/login?{urlencode({'email': invitation.email, 'joined': 1})}")
+    landing = invitation_landing(invitation)
+    # The person just proved the account's password (an existing one) or chose it (a new one):
+    # that is a sign-in, so they go straight in, as /login would take them.
+    try:
+        pair = services.token_pair_issue(membership=membership)
+    except ServiceError:  # the password changed in between: sign in again
+        return HttpResponseRedirect(f"/login?{urlencode({'email': invitation.email, 'joined': 1, 'next': landing})}")
+    response = HttpResponseRedirect(landing)
+    set_auth_cookies(response, pair)
+    return response
+
+
+def invitation_landing(invitation: Invitation) -> str:
+    """Where an accepted invitation takes the person: the project it named (the projects service adds
+    them from UserPermissionChanged, and its /projects/ page opens `?project=<id>`), else the project list."""
+    if invitation.project_id is None:
+        return DEFAULT_NEXT
+    return f"{DEFAULT_NEXT}?{urlencode({'project': invitation.project_id})}"
+
+
+# The organization's members
+
+
+View = Callable[..., HttpResponse]
+
+
+def member_page(view: View) -> View:
+    """A page for the organization's members: the access cookie, verified for this host's tenant, and a
+    membership read fresh from the database (a removed member's token may live on for minutes)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        tenant_id = tenant_id_from_request(request)
+        if tenant_id is None:
+            raise Http404("Members are listed on an organization's address")
+        token, _ = token_from_request(request)
+        if token is None:
+            return HttpResponseRedirect(f"/login?{urlencode({'next': request.get_full_path()})}")
+        try:
+            claims = verify_access_token(token, tenant_id=tenant_id)
+        except WrongTenant:
+            raise Http404("No such page") from None
+        except InvalidToken:
+            return HttpResponseRedirect(f"/api/auth/resume?{urlencode({'next': request.get_full_path()})}")
+        membership = selectors.membership_get(user_id=claims.user_id, tenant_id=tenant_id)
+        if membership is None:
+            raise PermissionDenied("You are no longer a member of this organization")
+        request.claims = claims  # type: ignore[attr-defined]  # the top bar (apps.common.context_processors)
+        request.topbar_person = _person(membership.user)  # type: ignore[attr-defined]
+        return view(request, membership, *args, **kwargs)
+
+    return wrapper
+
+
+def _person(user: object) -> dict:
+    name = str(getattr(user, "full_name", "") or "")
+    email = str(getattr(user, "email", "") or "")
+    return {
+        "name": name or email,
+        "initials": avatars.initials_for(name=name, email=email),
+        "palette": avatars.palette_for(str(getattr(user, "pk", ""))),
+    }
+
+
+@require_GET
+@ensure_csrf_cookie
+@member_page
+def members_view(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """Everyone sees who is in the organization; whoever may manage members also invites, resends,
+    revokes, changes roles and removes (static/js/members.js, through /api/users: the same services)."""
+    organization = membership.organization
+    may_manage = selectors.access_of_membership(membership).allows("manage_members")
+    invitations = list(selectors.invitation_list_open(organization=organization)) if may_manage else []
+    now = timezone.now()
+    members = [
+        {"membership": member, **_person(member.user)}
+        for member in selectors.membership_list(organization=organization)
+    ]
+    context = {
+        "me": membership,
+        "organization": organization,
+        "members": members,
+        "invitation_days": settings.INVITATION_LIFETIME.days,
+        "may_manage": may_manage,
+        "is_admin": membership.role.name in ADMIN_ROLES,
+        "invitations": invitations,
+        "now": now,
+        "recently": now - timedelta(minutes=1),
+        "roles": RoleName.choices,
+        "project_roles": ProjectRole.choices,
+    }
+    return render(request, "identity/members.html", context)
 
 
 @ensure_csrf_cookie

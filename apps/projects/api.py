@@ -22,19 +22,26 @@ from apps.projects.schemas import (
     AttachmentOut,
     BoardIn,
     BoardOut,
-    BoardRef,
+    BoardPatch,
+    BoardSummaryOut,
     CardOut,
+    ColumnDeleteQuery,
     ColumnIn,
     ColumnOut,
     ColumnPatch,
     CommentIn,
     CommentOut,
+    LabelIn,
+    LabelOut,
+    LabelPatch,
     MemberIn,
     MemberOut,
+    MemberPatch,
     MoveIn,
     PeoplePage,
     ProjectDetailOut,
     ProjectIn,
+    ProjectListQuery,
     ProjectOut,
     ProjectPatch,
     SubtaskIn,
@@ -53,6 +60,7 @@ from apps.projects.schemas import (
 from apps.projects.services import attachments as attachment_services
 from apps.projects.services import boards as board_services
 from apps.projects.services import comments as comment_services
+from apps.projects.services import labels as label_services
 from apps.projects.services import projects as project_services
 from apps.projects.services import subtasks as subtask_services
 from apps.projects.services import tasks as task_services
@@ -105,8 +113,8 @@ def search_people(
 
 
 @router.get("/projects", response=list[ProjectOut])
-def list_projects(request: HttpRequest) -> list[dict]:
-    return selectors.project_list(caller=_claims(request))
+def list_projects(request: HttpRequest, query: Query[ProjectListQuery]) -> list[dict]:
+    return selectors.project_list(caller=_claims(request), archived=query.archived)
 
 
 @router.post("/projects", response={201: ProjectDetailOut})
@@ -139,6 +147,14 @@ def add_member(request: HttpRequest, project_id: Id, payload: MemberIn) -> Statu
     return Status(201, selectors.member_named(member=member))
 
 
+@router.patch("/projects/{int:project_id}/members/{user_id}", response=MemberOut)
+def update_member(request: HttpRequest, project_id: Id, user_id: Text, payload: MemberPatch) -> object:
+    member = project_services.project_member_set(
+        caller=_claims(request), project_id=project_id, user_id=user_id, role=payload.role, existing=True
+    )
+    return selectors.member_named(member=member)
+
+
 @router.delete("/projects/{int:project_id}/members/{user_id}", response={204: None})
 def remove_member(request: HttpRequest, project_id: Id, user_id: Text) -> Status:
     project_services.project_member_remove(caller=_claims(request), project_id=project_id, user_id=user_id)
@@ -150,9 +166,43 @@ def project_work_totals(request: HttpRequest, project_id: Id) -> dict:
     return selectors.worklog_totals(caller=_claims(request), project_id=project_id)
 
 
-@router.post("/projects/{int:project_id}/boards", response={201: BoardRef})
+@router.post("/projects/{int:project_id}/boards", response={201: BoardSummaryOut})
 def create_board(request: HttpRequest, project_id: Id, payload: BoardIn) -> Status:
-    return Status(201, board_services.board_create(caller=_claims(request), project_id=project_id, name=payload.name))
+    board = board_services.board_create(
+        caller=_claims(request), project_id=project_id, name=payload.name, template=payload.template
+    )
+    return Status(201, board)
+
+
+@router.patch("/boards/{int:board_id}", response=BoardSummaryOut)
+def update_board(request: HttpRequest, board_id: Id, payload: BoardPatch) -> object:
+    changes = payload.dict(exclude_unset=True)
+    version = _expected_version(request, changes.pop("version", None))
+    return board_services.board_update(caller=_claims(request), board_id=board_id, expected_version=version, **changes)
+
+
+@router.get("/projects/{int:project_id}/labels", response=list[LabelOut])
+def list_labels(request: HttpRequest, project_id: Id) -> list[dict]:
+    return selectors.project_get(caller=_claims(request), project_id=project_id)["labels"]
+
+
+@router.post("/projects/{int:project_id}/labels", response={201: LabelOut})
+def create_label(request: HttpRequest, project_id: Id, payload: LabelIn) -> Status:
+    label = label_services.label_create(
+        caller=_claims(request), project_id=project_id, name=payload.name, colour=payload.colour
+    )
+    return Status(201, label)
+
+
+@router.patch("/labels/{int:label_id}", response=LabelOut)
+def update_label(request: HttpRequest, label_id: Id, payload: LabelPatch) -> object:
+    return label_services.label_update(caller=_claims(request), label_id=label_id, **payload.dict(exclude_unset=True))
+
+
+@router.delete("/labels/{int:label_id}", response={204: None})
+def delete_label(request: HttpRequest, label_id: Id) -> Status:
+    label_services.label_delete(caller=_claims(request), label_id=label_id)
+    return Status(204, None)
 
 
 @router.get("/boards/{int:board_id}", response=BoardOut)
@@ -196,8 +246,8 @@ def update_column(request: HttpRequest, column_id: Id, payload: ColumnPatch) -> 
 
 
 @router.delete("/columns/{int:column_id}", response={204: None})
-def delete_column(request: HttpRequest, column_id: Id) -> Status:
-    board_services.column_delete(caller=_claims(request), column_id=column_id)
+def delete_column(request: HttpRequest, column_id: Id, query: Query[ColumnDeleteQuery]) -> Status:
+    board_services.column_delete(caller=_claims(request), column_id=column_id, move_to=query.move_to)
     return Status(204, None)
 
 

@@ -36,15 +36,19 @@ def on_user_permission_changed(event: Envelope) -> None:
     with tenant_context(_active_tenant(data["tenant_id"])), transaction.atomic(using=tenant_db()):
         is_member = bool(data["roles"])
         people_services.person_upsert(
-            user_id=data["user_id"], name=data.get("full_name"), email=data.get("email"), is_member=is_member
+            user_id=data["user_id"],
+            name=data.get("full_name"),
+            email=data.get("email"),
+            is_member=is_member,
+            roles=data["roles"],
         )
-        if is_member and data.get("project_id"):
+        if is_member and data.get("project_id") and event.actor_id:
             people_services.person_project_join(
                 tenant_id=data["tenant_id"],
                 user_id=data["user_id"],
                 project_id=int(data["project_id"]),
                 role=str(data.get("project_role") or "member"),
-                actor_id=event.actor_id or "",
+                invited_by=event.actor_id,
             )
 
 

@@ -8,6 +8,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
+from django.db.models.functions import Lower
 
 from apps.projects.storage import attachment_storage, attachment_upload_to
 
@@ -26,6 +27,22 @@ class ColumnCategory(models.TextChoices):
     TODO = "todo"
     DOING = "doing"
     DONE = "done"
+
+
+# The fixed palette labels are coloured from (white text reads on each, WCAG AA): hex -> name.
+LABEL_PALETTE: dict[str, str] = {
+    "#216e4e": "green",
+    "#206a83": "teal",
+    "#0c66e4": "blue",
+    "#6e5dc6": "purple",
+    "#ae4787": "magenta",
+    "#c9372c": "red",
+    "#a54800": "orange",
+    "#7f5f01": "yellow",
+    "#4c6b1f": "lime",
+    "#626f86": "grey",
+}
+LABEL_NAME_LENGTH = 40
 
 
 class Priority(models.TextChoices):
@@ -49,6 +66,8 @@ class Project(models.Model):
     created_by = models.CharField(max_length=USER_ID_LENGTH)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # An archived project is hidden from lists and read-only until restored.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["key"]
@@ -76,10 +95,33 @@ class Board(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="boards")
     name = models.CharField(max_length=200)
     position = models.PositiveIntegerField(default=0)
+    version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
+    # An archived board is hidden from lists and read-only until restored.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["project_id", "position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Label(models.Model):
+    """A project's label: tasks carry label names (Task.labels); this gives each its colour.
+
+    Every name a task of the project carries has its Label (services/labels.py keeps it so)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="labels")
+    name = models.CharField(max_length=LABEL_NAME_LENGTH)
+    colour = models.CharField(max_length=7, choices=list(LABEL_PALETTE.items()))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project_id", "name", "id"]
+        constraints = [
+            models.UniqueConstraint(Lower("name"), "project", name="label_project_name_unique"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -224,6 +266,8 @@ class Person(models.Model):
     colour = models.CharField(max_length=7)
     # False once the person left the organization: their name stays on what they did.
     is_member = models.BooleanField(default=True)
+    # Their roles in the organization (identity's), as of the last UserPermissionChanged.
+    roles = ArrayField(models.CharField(max_length=40), default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

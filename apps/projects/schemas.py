@@ -7,12 +7,13 @@ tests/projects/test_api.py keeps its keys those of BoardOut.
 """
 
 import datetime as dt
+from enum import StrEnum
 
 from ninja import Field, Schema
 
 from apps.common.ninja import INTEGER_MAX, Count, Id, Text
 from apps.projects import selectors
-from apps.projects.models import ColumnCategory, Comment, Priority, ProjectRole, WorkLog
+from apps.projects.models import LABEL_NAME_LENGTH, Board, ColumnCategory, Comment, Priority, ProjectRole, WorkLog
 
 
 def dump(schema: type[Schema], obj: object) -> dict:
@@ -26,13 +27,21 @@ class BoardRef(Schema):
     name: str
 
 
+class LabelOut(Schema):
+    id: int
+    name: str
+    colour: str = Field(..., description="a hex colour of the fixed palette, like #216e4e", examples=["#216e4e"])
+
+
 class ProjectOut(Schema):
     id: int
     key: str
     name: str
     description: str
     version: int
-    boards: list[BoardRef]
+    archived: bool
+    boards: list[BoardRef] = Field(..., description="the boards in use (not archived)")
+    labels: list[LabelOut]
 
 
 class PersonOut(Schema):
@@ -64,15 +73,25 @@ class MemberOut(Schema):
 
 
 class ProjectDetailOut(ProjectOut):
+    archived_boards: list[BoardRef]
     members: list[MemberOut]
     actions: list[str]
+
+
+class BoardTemplate(StrEnum):
+    """The columns a new board starts with: `kanban` To do, In progress, Done; `flow` Backlog,
+    Ready, In progress, Review, Done."""
+
+    KANBAN = "kanban"
+    FLOW = "flow"
 
 
 class ProjectIn(Schema):
     key: Text = Field(..., min_length=2, max_length=10, examples=["DEMO"])
     name: Text = Field(..., min_length=1, max_length=200)
-    description: Text = ""
+    description: Text = Field("", max_length=10_000)
     board_name: Text = Field("Board", max_length=200)
+    template: BoardTemplate = BoardTemplate.KANBAN
 
 
 # PATCH bodies: a field left out keeps its value; only the fields whose column takes NULL accept
@@ -82,8 +101,13 @@ class ProjectIn(Schema):
 
 class ProjectPatch(Schema):
     name: Text = Field(None, min_length=1, max_length=200)
-    description: Text = None
+    description: Text = Field(None, max_length=10_000)
+    archived: bool = Field(None, description="true archives (hidden from lists, read-only), false restores")
     version: Count | None = None
+
+
+class ProjectListQuery(Schema):
+    archived: bool = Field(False, description="true lists the archived projects instead")
 
 
 class MemberIn(Schema):
@@ -92,8 +116,51 @@ class MemberIn(Schema):
     display_name: Text = Field("", max_length=200)
 
 
+class MemberPatch(Schema):
+    role: ProjectRole
+
+
 class BoardIn(Schema):
     name: Text = Field(..., min_length=1, max_length=200)
+    template: BoardTemplate = BoardTemplate.KANBAN
+
+
+class BoardPatch(Schema):
+    name: Text = Field(None, min_length=1, max_length=200)
+    archived: bool = Field(None, description="true archives (hidden from lists, read-only), false restores")
+    version: Count | None = None
+
+
+class BoardSummaryOut(Schema):
+    """A board without its cards: the answer to a board write."""
+
+    id: int
+    name: str
+    project: int
+    archived: bool
+    version: int
+
+    @staticmethod
+    def resolve_project(board: Board) -> int:
+        return board.project_id
+
+    @staticmethod
+    def resolve_archived(board: Board) -> bool:
+        return board.archived_at is not None
+
+
+class LabelIn(Schema):
+    name: Text = Field(..., min_length=1, max_length=LABEL_NAME_LENGTH)
+    colour: Text | None = Field(None, max_length=7, description="a palette colour; left out, the next one")
+
+
+class LabelPatch(Schema):
+    name: Text = Field(None, min_length=1, max_length=LABEL_NAME_LENGTH)
+    colour: Text = Field(None, max_length=7)
+
+
+class ColumnDeleteQuery(Schema):
+    move_to: Id | None = Field(None, description="the column of the same board that receives the cards")
 
 
 class CardOut(Schema):
@@ -142,7 +209,9 @@ class BoardOut(Schema):
     id: int
     name: str
     project: ProjectRef
+    archived: bool = Field(..., description="the board or its project is archived: read-only")
     columns: list[BoardColumnOut]
+    labels: list[LabelOut] = Field(..., description="the project's labels, for coloured chips")
     members: list[MemberOut]
     people: list[PersonOut] = Field(..., description="everyone the board names: members and assignees")
     actions: list[str]

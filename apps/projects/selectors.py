@@ -21,6 +21,7 @@ from apps.projects.models import (
     Board,
     Column,
     Comment,
+    Label,
     Person,
     Project,
     ProjectMember,
@@ -187,29 +188,113 @@ def _members_named(members: list[dict], people: dict[str, dict]) -> list[dict]:
     ]
 
 
-def project_list(*, caller: Caller) -> list[dict]:
-    projects = Project.objects.order_by("key")
-    readable = _readable_project_ids(caller)
-    if readable is not None:
-        projects = projects.filter(id__in=readable)
-    projects = list(projects.values("id", "key", "name", "description", "version"))
+PROJECT_FIELDS = ("id", "key", "name", "description", "version", "archived_at")
+
+
+def _project_row(project: dict) -> dict:
+    archived_at = project.pop("archived_at")
+    return {**project, "archived": archived_at is not None}
+
+
+def labels_by_project(project_ids: list[int]) -> dict[int, list[dict]]:
+    """Each project's labels, by name: `{"id", "name", "colour"}` (colour a hex from the palette)."""
+    found: dict[int, list[dict]] = {project_id: [] for project_id in project_ids}
+    for label in (
+        Label.objects.filter(project_id__in=project_ids)
+        .order_by("name", "id")
+        .values("id", "name", "colour", "project_id")
+    ):
+        found[label.pop("project_id")].append(label)
+    return found
+
+
+def project_list(*, caller: Caller, archived: bool = False) -> list[dict]:
+    """The projects the caller reads (the archived ones instead, with `archived`), each with its
+    boards that are not archived and its labels. Three queries (four for a project member)."""
+    projects = Project.objects.filter(archived_at__isnull=not archived).order_by("key")
+    roles: dict[int, str] = {}
+    if not is_tenant_admin(caller):
+        roles = dict(ProjectMember.objects.filter(user_id=caller.user_id).values_list("project_id", "role"))
+        projects = projects.filter(id__in=list(roles))
+    projects = [_project_row(project) for project in projects.values(*PROJECT_FIELDS)]
+    for project in projects:
+        project["actions"] = sorted(actions_for_role(caller, roles.get(project["id"]), archived=project["archived"]))
+    project_ids = [project["id"] for project in projects]
     boards: dict[int, list[dict]] = {}
-    for board in Board.objects.filter(project_id__in=[p["id"] for p in projects]).values("id", "name", "project_id"):
+    for board in Board.objects.filter(project_id__in=project_ids, archived_at__isnull=True).values(
+        "id", "name", "project_id"
+    ):
         boards.setdefault(board["project_id"], []).append({"id": board["id"], "name": board["name"]})
-    return [{**project, "boards": boards.get(project["id"], [])} for project in projects]
+    labels = labels_by_project(project_ids) if project_ids else {}
+    return [
+        {**project, "boards": boards.get(project["id"], []), "labels": labels.get(project["id"], [])}
+        for project in projects
+    ]
 
 
 def project_get(*, caller: Caller, project_id: int) -> dict:
-    project = Project.objects.filter(pk=project_id).values("id", "key", "name", "description", "version").first()
+    """A project with its boards (`boards` those in use, `archived_boards` the others), members,
+    labels and the caller's actions."""
+    project = Project.objects.filter(pk=project_id).values(*PROJECT_FIELDS).first()
     if project is None:
         raise NotFound("No such project")
-    members = list(ProjectMember.objects.filter(project_id=project_id).values("user_id", "role", "display_name"))
+    project = _project_row(project)
+    members = list(
+        ProjectMember.objects.filter(project_id=project_id).order_by("id").values("user_id", "role", "display_name")
+    )
     role = next((member["role"] for member in members if member["user_id"] == caller.user_id), None)
-    actions = actions_for_role(caller, role)
+    actions = actions_for_role(caller, role, archived=project["archived"])
     require(actions, READ)
-    boards = list(Board.objects.filter(project_id=project_id).values("id", "name"))
+    boards = list(Board.objects.filter(project_id=project_id).values("id", "name", "archived_at"))
     people = people_get(user_ids=[member["user_id"] for member in members])
-    return {**project, "boards": boards, "members": _members_named(members, people), "actions": sorted(actions)}
+    return {
+        **project,
+        "boards": [{"id": b["id"], "name": b["name"]} for b in boards if b["archived_at"] is None],
+        "archived_boards": [{"id": b["id"], "name": b["name"]} for b in boards if b["archived_at"] is not None],
+        "labels": labels_by_project([project_id])[project_id],
+        "members": _members_named(members, people),
+        "actions": sorted(actions),
+    }
+
+
+def project_settings(*, caller: Caller, project_id: int) -> dict:
+    """What the project's settings page shows: `project_get`, plus every board (archived ones
+    too) with its columns and their card counts, and how many tasks carry each label. Seven
+    queries, whatever the number of boards, columns, labels or tasks."""
+    project = project_get(caller=caller, project_id=project_id)
+    boards = list(
+        Board.objects.filter(project_id=project_id)
+        .order_by("position", "id")
+        .values("id", "name", "version", "archived_at")
+    )
+    columns: dict[int, list[dict]] = {board["id"]: [] for board in boards}
+    for column in (
+        Column.objects.filter(board__project_id=project_id)
+        .order_by("board_id", "position", "id")
+        .annotate(task_count=Count("tasks"))
+        .values("id", "board_id", "name", "position", "wip_limit", "category", "version", "task_count")
+    ):
+        columns[column.pop("board_id")].append(column)
+    with tenant_connection().cursor() as cursor:
+        cursor.execute(
+            "SELECT label, count(*) FROM projects_task, unnest(labels) AS label WHERE project_id = %s GROUP BY label",
+            [project_id],
+        )
+        uses = dict(cursor.fetchall())
+    return {
+        **project,
+        "labels": [{**label, "task_count": uses.get(label["name"], 0)} for label in project["labels"]],
+        "all_boards": [
+            {
+                "id": board["id"],
+                "name": board["name"],
+                "version": board["version"],
+                "archived": board["archived_at"] is not None,
+                "columns": columns[board["id"]],
+            }
+            for board in boards
+        ],
+    }
 
 
 def project_members(*, caller: Caller, project_id: int) -> list[dict]:
@@ -219,7 +304,9 @@ def project_members(*, caller: Caller, project_id: int) -> list[dict]:
 def board_get(*, caller: Caller, board_id: int, filters: TaskFilters | None = None) -> dict:
     """A whole board: columns in order, each with its cards in order. Four queries (five filtered)."""
     board = (
-        Board.objects.filter(pk=board_id).values("id", "name", "project_id", "project__key", "project__name").first()
+        Board.objects.filter(pk=board_id)
+        .values("id", "name", "project_id", "project__key", "project__name", "archived_at", "project__archived_at")
+        .first()
     )
     if board is None:
         raise NotFound("No such board")
@@ -229,7 +316,8 @@ def board_get(*, caller: Caller, board_id: int, filters: TaskFilters | None = No
         .values("user_id", "role", "display_name")
     )
     role = next((member["role"] for member in members if member["user_id"] == caller.user_id), None)
-    actions = actions_for_role(caller, role)
+    archived = board["archived_at"] is not None or board["project__archived_at"] is not None
+    actions = actions_for_role(caller, role, archived=archived)
     require(actions, READ, what="board")
     columns = list(
         Column.objects.filter(board_id=board_id)
@@ -269,7 +357,9 @@ def board_get(*, caller: Caller, board_id: int, filters: TaskFilters | None = No
         "id": board["id"],
         "name": board["name"],
         "project": {"id": board["project_id"], "key": board["project__key"], "name": board["project__name"]},
+        "archived": archived,
         "columns": columns,
+        "labels": labels_by_project([board["project_id"]])[board["project_id"]],
         "members": _members_named(members, people),
         "people": list(people.values()),
         "actions": sorted(actions),
@@ -281,8 +371,11 @@ def board_get(*, caller: Caller, board_id: int, filters: TaskFilters | None = No
 # read was two thirds ORM and serialization; docs/benchmarks.md). Keep the two in step:
 # tests/projects/test_api.py compares them on the same board.
 _BOARD_JSON_SQL = """
-SELECT b.id, b.name, p.id, p.key, p.name,
+SELECT b.id, b.name, p.id, p.key, p.name, b.archived_at IS NOT NULL OR p.archived_at IS NOT NULL,
   (SELECT m.role FROM projects_projectmember m WHERE m.project_id = b.project_id AND m.user_id = %(user_id)s),
+  (SELECT coalesce(json_agg(json_build_object('id', l.id, 'name', l.name, 'colour', l.colour)
+            ORDER BY l.name, l.id), '[]')
+     FROM projects_label l WHERE l.project_id = b.project_id)::text,
   (SELECT coalesce(json_agg(json_build_object(
             'user_id', m.user_id, 'role', m.role, 'display_name', m.display_name, %(person)s) ORDER BY m.id), '[]')
      FROM projects_projectmember m LEFT JOIN projects_person pp ON pp.user_id = m.user_id
@@ -337,13 +430,21 @@ def board_json(*, caller: Caller, board_id: int) -> bytes:
         row = cursor.fetchone()
     if row is None:
         raise NotFound("No such board")
-    board_id, name, project_id, project_key, project_name, role, members, people, columns = row
-    actions = actions_for_role(caller, role)
+    board_id, name, project_id, project_key, project_name, archived, role, labels, members, people, columns = row
+    actions = actions_for_role(caller, role, archived=archived)
     require(actions, READ, what="board")
     head = json.dumps(
-        {"id": board_id, "name": name, "project": {"id": project_id, "key": project_key, "name": project_name}}
+        {
+            "id": board_id,
+            "name": name,
+            "project": {"id": project_id, "key": project_key, "name": project_name},
+            "archived": archived,
+        }
     )
-    tail = f',"columns":{columns},"members":{members},"people":{people},"actions":{json.dumps(sorted(actions))}}}'
+    tail = (
+        f',"columns":{columns},"labels":{labels},"members":{members},"people":{people},'
+        f'"actions":{json.dumps(sorted(actions))}}}'
+    )
     return (head[:-1] + tail).encode()
 
 
@@ -426,7 +527,7 @@ def task_get(*, caller: Caller, task_id: int) -> dict:
     task = Task.objects.filter(pk=task_id).first()
     if task is None:
         raise NotFound("No such task")
-    actions = project_actions(caller=caller, project_id=task.project_id)
+    actions = project_actions(caller=caller, project_id=task.project_id, board_id=task.board_id)
     require(actions, READ, what="task")
     subtasks = list(task.subtasks.order_by("position", "id").values("id", "title", "done", "position"))
     comments = list(task.comments.order_by("created_at", "id"))

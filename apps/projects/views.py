@@ -1,5 +1,6 @@
-"""Server-rendered pages: the project list and the live board. Cookie-authenticated
-(`access_token`); a visitor without a valid token goes to /login."""
+"""Server-rendered pages: the project list, a project's settings and the live board.
+Cookie-authenticated (`access_token`); a visitor without a valid token goes to /login. The
+pages' writes go through the JSON API (static/js/projects.js, board.js)."""
 
 from collections.abc import Callable
 from functools import wraps
@@ -16,8 +17,11 @@ from apps.common.auth import InvalidToken, WrongTenant, tenant_id_from_request, 
 from apps.common.exceptions import InvalidInput, NotFound
 from apps.projects import cards, live, selectors
 from apps.projects.db import tenant_connection
-from apps.projects.models import ColumnCategory, Priority
+from apps.projects.models import LABEL_PALETTE, ColumnCategory, Priority, ProjectRole
+from apps.projects.permissions import may_create_project
 from apps.projects.schemas import TaskOut
+from apps.projects.services.boards import BOARD_TEMPLATES
+from apps.projects.services.labels import colours_next
 
 View = Callable[..., HttpResponse]
 
@@ -53,11 +57,80 @@ def page_auth(view: View) -> View:
     return wrapper
 
 
+def _templates() -> list[dict]:
+    names = {"kanban": "Kanban", "flow": "Longer flow"}
+    return [
+        {"value": value, "name": names.get(value, value), "columns": [name for name, _, _ in columns]}
+        for value, columns in BOARD_TEMPLATES.items()
+    ]
+
+
 @require_GET
+@page_auth
+def home(request: HttpRequest) -> HttpResponse:
+    """An organization's address: its projects."""
+    return HttpResponseRedirect("/projects/")
+
+
+@require_GET
+@ensure_csrf_cookie
 @page_auth
 def project_index(request: HttpRequest) -> HttpResponse:
     projects = selectors.project_list(caller=request.claims)
-    return render(request, "projects/index.html", {"projects": projects, "claims": request.claims})
+    # An accepted invitation lands here with the project it named (`?project=<id>`): go on to its
+    # board once the projects service has added the invitee (its event takes a moment).
+    landing = _landing_project(request)
+    if landing is not None:
+        joined = next((project for project in projects if project["id"] == landing), None)
+        if joined is not None and joined["boards"]:
+            return HttpResponseRedirect(f"/boards/{joined['boards'][0]['id']}/")
+    attempt = _landing_attempt(request)
+    context = {
+        "projects": projects,
+        "joining": landing is not None and attempt < LANDING_ATTEMPTS,
+        "joining_retry": f"/projects/?project={landing}&attempt={attempt + 1}",
+        "archived_projects": selectors.project_list(caller=request.claims, archived=True),
+        "may_create_project": may_create_project(request.claims),
+        "templates": _templates(),
+        "claims": request.claims,
+    }
+    return render(request, "projects/index.html", context)
+
+
+LANDING_ATTEMPTS = 10
+
+
+def _landing_project(request: HttpRequest) -> int | None:
+    raw = request.GET.get("project", "")
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
+
+
+def _landing_attempt(request: HttpRequest) -> int:
+    raw = request.GET.get("attempt", "")
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 3 else 0
+
+
+@require_GET
+@ensure_csrf_cookie
+@page_auth
+def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Managers edit (the project, boards, members, labels, columns); everyone else reads."""
+    project = selectors.project_settings(caller=request.claims, project_id=project_id)
+    actions = set(project["actions"])
+    context = {
+        "project": project,
+        "actions": actions,
+        "may_edit": "edit_columns" in actions,
+        "may_manage_members": "manage_members" in actions,
+        "templates": _templates(),
+        "palette": [{"hex": hex_, "name": name} for hex_, name in LABEL_PALETTE.items()],
+        "next_colour": colours_next([label["colour"] for label in project["labels"]])[0],
+        "categories": [(ColumnCategory.TODO, "To do"), (ColumnCategory.DOING, "Doing"), (ColumnCategory.DONE, "Done")],
+        "roles": ProjectRole.choices,
+        "managers": sum(1 for member in project["members"] if member["role"] == ProjectRole.MANAGER),
+        "claims": request.claims,
+    }
+    return render(request, "projects/settings.html", context)
 
 
 def _filters(request: HttpRequest) -> selectors.TaskFilters:

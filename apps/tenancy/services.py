@@ -17,7 +17,7 @@ from apps.common.exceptions import Conflict, InvalidInput, ServiceError
 from apps.tenancy import selectors
 from apps.tenancy.errors import IdentityUnavailable, SlugTaken
 from apps.tenancy.models import Domain, Isolation, Tenant, TenantStatus
-from apps.tenancy.slugs import slug_problem
+from apps.tenancy.slugs import slug_check
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ def _owner_create(*, tenant: Tenant, email: str, password: str, full_name: str, 
     body = {
         "tenant_id": str(tenant.id),
         "tenant_slug": tenant.slug,
+        "tenant_name": tenant.name,
         "email": email,
         "password": password,
         "full_name": full_name,
@@ -84,6 +85,11 @@ def _provisioning_request(*, tenant: Tenant, actor_id: str | None, trace_id: str
     )
 
 
+def _slug_taken(slug: str) -> SlugTaken:
+    message = f"{selectors.tenant_domain_name(slug=slug)} is taken"
+    return SlugTaken(message, fields={"slug": [message]})
+
+
 def tenant_signup(
     *,
     name: str,
@@ -96,14 +102,16 @@ def tenant_signup(
     trace_id: str | None = None,
 ) -> Tenant:
     """A new tenant, its domain and its owner; its storage is requested from the projects service."""
-    problem = slug_problem(slug)
+    problem = slug_check(slug)
     if problem:
-        raise InvalidInput(problem, code="invalid_slug", fields={"slug": [problem]})
+        raise InvalidInput(
+            problem.message, code="invalid_slug", fields={"slug": [problem.message]}, reason=problem.code
+        )
     if isolation not in Isolation.values:
         message = f"isolation is one of {', '.join(Isolation.values)}"
         raise InvalidInput(message, code="invalid_isolation", fields={"isolation": [message]})
     if selectors.tenant_get_by_slug(slug=slug) is not None:
-        raise SlugTaken(f"The slug {slug!r} is taken")
+        raise _slug_taken(slug)
     placement = None
     if isolation == Isolation.DATABASE:
         placement = selectors.placement_for_new_tenant()
@@ -134,7 +142,7 @@ def tenant_signup(
             tenant.save(update_fields=["owner_user_id", "updated_at"])
             _provisioning_request(tenant=tenant, actor_id=tenant.owner_user_id, trace_id=trace_id)
     except IntegrityError as exc:
-        raise SlugTaken(f"The slug {slug!r} is taken") from exc
+        raise _slug_taken(slug) from exc
     return tenant
 
 

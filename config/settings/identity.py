@@ -85,7 +85,11 @@ LOGIN_FAILURES_PER_ACCOUNT = env_int("LOGIN_FAILURES_PER_ACCOUNT", 5)
 LOGIN_FAILURES_PER_IP = env_int("LOGIN_FAILURES_PER_IP", 20)
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    # Not like the address or the person's name (Django's default attributes name neither field of ours).
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ("email", "full_name")},
+    },
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
@@ -96,6 +100,8 @@ AUTH_PASSWORD_VALIDATORS = [
 APEX_URL = env_str("APEX_URL", "http://localhost:8000")
 TENANT_URL_TEMPLATE = env_str("TENANT_URL_TEMPLATE", "http://{slug}.localhost:8000")
 INVITATION_LIFETIME = timedelta(days=env_int("INVITATION_LIFETIME_DAYS", 7))
+# An invitation's link is mailed again (a new token) at most this often.
+INVITATION_RESEND_INTERVAL = timedelta(seconds=env_int("INVITATION_RESEND_INTERVAL_SECONDS", 60))
 # Email verification (apps/identity/verification.py): how long a link works; resends per account.
 EMAIL_VERIFICATION_LIFETIME = timedelta(hours=env_int("EMAIL_VERIFICATION_LIFETIME_HOURS", 48))
 VERIFICATION_MAIL_INTERVAL = env_int("VERIFICATION_MAIL_INTERVAL_SECONDS", 60)

@@ -74,3 +74,79 @@ def test_a_refused_change_publishes_nothing(published, org, owner, client: Clien
 
     assert response.status_code == 409
     assert published == []
+
+
+def _permission_events(published: list) -> list[dict]:
+    return [data for kind, data, _ in published if kind == "UserPermissionChanged"]
+
+
+def test_permission_changes_name_the_person(published, org, owner, make_member) -> None:
+    dev = make_member(org, "dev@acme.test")
+    services.user_update(user=dev.user, actor_id=None, full_name="Dev Eloper")
+    services.membership_role_change(membership=dev, role_name="viewer", actor=owner)
+    services.membership_remove(membership=dev, actor=owner)
+
+    events = _permission_events(published)
+
+    assert [(e["reason"], e["email"]) for e in events[-3:]] == [
+        ("membership_added", "dev@acme.test"),
+        ("role_changed", "dev@acme.test"),
+        ("membership_removed", "dev@acme.test"),
+    ]
+    assert [e["full_name"] for e in events[-2:]] == ["Dev Eloper", "Dev Eloper"]  # a removed member is named too
+    assert all("project_id" not in e for e in events)
+
+
+def test_user_updated_carries_the_name_and_address(published, owner) -> None:
+    services.user_update(user=owner.user, actor_id=None, is_active=False)
+
+    [data] = [data for kind, data, _ in published if kind == "UserUpdated"]
+    assert (data["email"], data["full_name"], data["changed"]) == ("owner@acme.test", "", ["is_active"])
+
+
+def test_accepting_an_invitation_with_a_project_publishes_the_project(published, client: Client, org, owner) -> None:
+    _, token = services.invitation_create(
+        organization=org, email="new@acme.test", role_name="viewer", actor=owner, project_id=12, project_role="manager"
+    )
+    published.clear()
+
+    response = client.post(
+        "/api/users/invitations/accept",
+        {"token": token, "password": "a-fine-new-password", "full_name": "Nia New"},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 201
+    [event] = _permission_events(published)
+    assert event["user_id"] == response.json()["user_id"]
+    assert (event["reason"], event["roles"], event["permissions"]) == ("membership_added", ["viewer"], ["comment"])
+    assert (event["full_name"], event["email"]) == ("Nia New", "new@acme.test")
+    assert (event["project_id"], event["project_role"]) == (12, "manager")
+    assert type(event["project_id"]) is int
+
+
+def test_an_invitation_without_a_project_publishes_none(published, client: Client, org, owner) -> None:
+    _, token = services.invitation_create(organization=org, email="new@acme.test", role_name="member", actor=owner)
+
+    services.invitation_accept(raw_token=token, password="a-fine-new-password")
+
+    [event] = [e for e in _permission_events(published) if e["email"] == "new@acme.test"]
+    assert "project_id" not in event and "project_role" not in event
+
+
+def test_a_member_added_meanwhile_still_gets_the_invitations_project(published, org, owner, make_member) -> None:
+    _, token = services.invitation_create(
+        organization=org, email="dev@acme.test", role_name="member", actor=owner, project_id=3
+    )
+    make_member(org, "dev@acme.test", role="viewer")  # e.g. platform staff in the admin, before the link was used
+    published.clear()
+
+    services.invitation_accept(raw_token=token, password="correct-horse-battery-9")
+
+    [event] = _permission_events(published)
+    assert (event["reason"], event["roles"], event["project_id"], event["project_role"]) == (
+        "invitation_accepted",
+        ["viewer"],
+        3,
+        "member",
+    )

@@ -77,6 +77,23 @@ def test_creates_an_unverified_owner_with_the_tenants_roles_and_mails_a_link(
     assert verification_token(mailbox, "boss@initech.test")
 
 
+def test_the_organization_is_named_as_signup_named_it_and_the_mail_says_so(
+    client: Client, mailbox, django_capture_on_commit_callbacks
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        _owner_request(client, _body(tenant_name="Initech <Corp>"), **TOKEN)
+
+    assert Organization.objects.get(slug="initech").name == "Initech <Corp>"
+    [mail] = mails_to(mailbox, "boss@initech.test")
+    assert "An account for Initech <Corp> was created" in mail.text
+
+
+def test_without_a_name_the_organization_is_unnamed_as_before(client: Client) -> None:
+    _owner_request(client, _body(), **TOKEN)
+
+    assert Organization.objects.get(slug="initech").name == ""
+
+
 def test_the_new_owner_can_use_the_new_organization_before_verifying(client: Client) -> None:
     _owner_request(client, _body(), **TOKEN)
     organization = Organization.objects.get(slug="initech")

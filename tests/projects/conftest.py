@@ -31,6 +31,7 @@ TENANT_TABLES = (
     "projects_comment",
     "projects_subtask",
     "projects_task",
+    "projects_label",
     "projects_column",
     "projects_board",
     "projects_projectmember",

@@ -49,7 +49,9 @@ def event(event_type: str, data: dict, *, tenant_id: str | None, actor_id: str |
     )
 
 
-def joined(tenant, user_id: str, name: str, email: str, roles: list[str] | None = None, **extra) -> Envelope:
+def joined(
+    tenant, user_id: str, name: str, email: str, roles: list[str] | None = None, actor_id: str | None = None, **extra
+) -> Envelope:
     data = {
         "user_id": user_id,
         "tenant_id": tenant.tenant_id,
@@ -59,7 +61,7 @@ def joined(tenant, user_id: str, name: str, email: str, roles: list[str] | None 
         "email": email,
         **extra,
     }
-    return event("UserPermissionChanged", data, tenant_id=tenant.tenant_id)
+    return event("UserPermissionChanged", data, tenant_id=tenant.tenant_id, actor_id=actor_id)
 
 
 @pytest.mark.parametrize(
@@ -166,19 +168,52 @@ def test_a_profile_change_of_a_stranger_adds_no_one(tenant_a) -> None:
     assert not Person.objects.filter(user_id="nobody").exists()
 
 
-def test_an_accepted_invitation_with_a_project_joins_it(tenant_a, project) -> None:
+def test_an_accepted_invitation_with_a_project_joins_it(tenant_a, project, manager) -> None:
+    # The project's manager invited them (the event's actor).
     on_user_permission_changed(
-        joined(tenant_a, "u9", "Bo Stone", "bo@demo.test", project_id=project.id, project_role="viewer")
+        joined(
+            tenant_a,
+            "u9",
+            "Bo Stone",
+            "bo@x.test",
+            actor_id=manager.user_id,
+            project_id=project.id,
+            project_role="viewer",
+        )
     )
     assert ProjectMember.objects.get(project=project, user_id="u9").role == "viewer"
-    # Delivered again: still one membership, no second ProjectUserAdded.
+    # Delivered again: still one membership.
     on_user_permission_changed(
-        joined(tenant_a, "u9", "Bo Stone", "bo@demo.test", project_id=project.id, project_role="viewer")
+        joined(
+            tenant_a,
+            "u9",
+            "Bo Stone",
+            "bo@x.test",
+            actor_id=manager.user_id,
+            project_id=project.id,
+            project_role="viewer",
+        )
     )
     assert ProjectMember.objects.filter(project=project, user_id="u9").count() == 1
     # A project that is gone: the person is in the directory, nothing else happens.
-    on_user_permission_changed(joined(tenant_a, "u10", "Cy", "cy@demo.test", project_id=987654))
+    on_user_permission_changed(joined(tenant_a, "u10", "Cy", "cy@x.test", actor_id=manager.user_id, project_id=987654))
     assert Person.objects.filter(user_id="u10").exists()
+
+
+def test_an_invitation_joins_a_project_only_if_its_inviter_may_add_members(tenant_a, project, member) -> None:
+    # A member of the project (not a manager, not an organization admin) invited them.
+    on_user_permission_changed(joined(tenant_a, member.user_id, "Ana", "ana@x.test", ["manager"]))
+    on_user_permission_changed(
+        joined(tenant_a, "u11", "Di", "di@x.test", actor_id=member.user_id, project_id=project.id)
+    )
+    assert not ProjectMember.objects.filter(project=project, user_id="u11").exists()
+    # No inviter at all (an owner's own signup): nothing to join.
+    on_user_permission_changed(joined(tenant_a, "u12", "Ed", "ed@x.test", project_id=project.id))
+    assert not ProjectMember.objects.filter(project=project, user_id="u12").exists()
+    # An organization admin who is not in the project may.
+    on_user_permission_changed(joined(tenant_a, "admin-1", "Al", "al@x.test", ["admin"]))
+    on_user_permission_changed(joined(tenant_a, "u13", "Fa", "fa@x.test", actor_id="admin-1", project_id=project.id))
+    assert ProjectMember.objects.get(project=project, user_id="u13").role == "member"
 
 
 def test_an_event_for_a_tenant_not_provisioned_yet_is_retried(tenant_a) -> None:

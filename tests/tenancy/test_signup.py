@@ -156,3 +156,25 @@ def test_status_of_an_unknown_tenant_is_a_json_404(client: Client) -> None:
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_the_owners_name_reaches_identitys_owner_account(client: Client, identity_user) -> None:
+    response, body = _signup(client, owner_name="Ana Lima")
+
+    assert response.status_code == 201
+    assert identity_user(body["owner_email"])["full_name"] == "Ana Lima"
+
+
+def test_the_older_owner_full_name_field_still_names_the_owner(client: Client, identity_user) -> None:
+    response, body = _signup(client, owner_full_name="Bruno Costa")
+
+    assert response.status_code == 201
+    assert identity_user(body["owner_email"])["full_name"] == "Bruno Costa"
+
+
+def test_an_owner_name_over_200_characters_is_refused_and_creates_nothing(client: Client, identity: str) -> None:
+    response, _ = _signup(client, owner_name="n" * 201)
+
+    assert response.status_code == 400
+    assert "owner_name" in response.json()["error"]["fields"]
+    _assert_nothing_created()

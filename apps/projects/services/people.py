@@ -12,7 +12,12 @@ from apps.projects.services.shared import publish
 
 
 def person_upsert(
-    *, user_id: str, name: str | None = None, email: str | None = None, is_member: bool | None = None
+    *,
+    user_id: str,
+    name: str | None = None,
+    email: str | None = None,
+    is_member: bool | None = None,
+    roles: list[str] | None = None,
 ) -> Person:
     """Creates or updates one person; a field given as None keeps what the directory has."""
     person = Person.objects.select_for_update().filter(user_id=user_id).first()
@@ -24,6 +29,8 @@ def person_upsert(
         person.email = email.strip()[:254]
     if is_member is not None:
         person.is_member = is_member
+    if roles is not None:
+        person.roles = [str(role)[:40] for role in roles]
     person.initials = initials_for(name=person.name, email=person.email)
     person.colour = PALETTE[person.palette]
     person.save()
@@ -38,19 +45,31 @@ def person_rename(*, user_id: str, name: str | None, email: str | None) -> int:
     return 1
 
 
+# Who may put someone in a project by inviting them: the organization's admins, or a manager of it.
+_INVITING_ROLES = frozenset({"owner", "admin"})
+
+
+def _may_invite_into(*, actor_id: str, project: Project) -> bool:
+    actor = Person.objects.filter(user_id=actor_id).values_list("roles", flat=True).first() or []
+    if _INVITING_ROLES.intersection(actor):
+        return True
+    return ProjectMember.objects.filter(project=project, user_id=actor_id, role=ProjectRole.MANAGER).exists()
+
+
 def person_project_join(
-    *, tenant_id: str, user_id: str, project_id: int, role: str, actor_id: str
+    *, tenant_id: str, user_id: str, project_id: int, role: str, invited_by: str
 ) -> ProjectMember | None:
-    """An accepted invitation that named a project: the invitee joins it (an admin chose the project
-    and the role when inviting; identity checked that). None when the project is gone."""
+    """An accepted invitation that named a project: the invitee joins it, if whoever invited them
+    may add members to it (identity checked they may invite; only this service knows projects).
+    None when the project is gone or the inviter may not."""
     if role not in ProjectRole.values:
         role = ProjectRole.MEMBER
     project = Project.objects.filter(pk=project_id).first()
-    if project is None:
+    if project is None or not _may_invite_into(actor_id=invited_by, project=project):
         return None
     member, created = ProjectMember.objects.get_or_create(project=project, user_id=user_id, defaults={"role": role})
     if created:
-        caller = CallerClaims(user_id=actor_id or user_id, tenant_id=tenant_id)
+        caller = CallerClaims(user_id=invited_by, tenant_id=tenant_id)
         publish(
             "ProjectUserAdded",
             {"project_id": str(project.id), "user_id": user_id, "role": role},

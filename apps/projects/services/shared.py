@@ -71,7 +71,7 @@ def locked_task(caller: Caller, task_id: int, action: str) -> tuple[Task, frozen
     task = Task.objects.select_for_update().filter(pk=task_id).first()
     if task is None:
         raise NotFound("No such task")
-    actions = project_actions(caller=caller, project_id=task.project_id)
+    actions = project_actions(caller=caller, project_id=task.project_id, board_id=task.board_id)
     require(actions, action, what="task")
     return task, actions
 

@@ -11,10 +11,11 @@ from apps.common.exceptions import Forbidden, NotFound
 from apps.projects import live
 from apps.projects.db import tenant_db
 from apps.projects.errors import InvalidInput, WipLimitReached
-from apps.projects.models import Board, Column, Priority, Project, Task
+from apps.projects.models import LABEL_NAME_LENGTH, Board, Column, Priority, Project, Task
 from apps.projects.permissions import READ, Caller, project_actions, require
 from apps.projects.ranks import RankError, needs_rebalance, rank_between, spread
 from apps.projects.selectors import task_card
+from apps.projects.services.labels import labels_ensure
 from apps.projects.services.shared import (
     check_version,
     clean_strings,
@@ -68,7 +69,7 @@ def task_create(
         board = Board.objects.filter(pk=board_id).first()
         if board is None:
             raise NotFound("No such board")
-        actions = project_actions(caller=caller, project_id=board.project_id)
+        actions = project_actions(caller=caller, project_id=board.project_id, board_id=board.id)
         require(actions, "create_task", what="board")
         assignees = clean_strings(assignees, what="assignees", limit=MAX_ASSIGNEES, max_length=64)
         if assignees and "assign_task" not in actions:
@@ -94,7 +95,10 @@ def task_create(
             description=description,
             rank=rank,
             assignees=assignees,
-            labels=clean_strings(labels, what="labels", limit=MAX_LABELS, max_length=40),
+            labels=labels_ensure(
+                project_id=project.id,
+                names=clean_strings(labels, what="labels", limit=MAX_LABELS, max_length=LABEL_NAME_LENGTH),
+            ),
             reporter_id=caller.user_id,
             priority=priority,
             due_date=due_date,
@@ -138,7 +142,12 @@ def task_update(*, caller: Caller, task_id: int, expected_version: int | None = 
             if changes["assignees"] != task.assignees and "assign_task" not in actions:
                 raise Forbidden("You may not assign tasks", code="permission_denied")
         if "labels" in changes:
-            changes["labels"] = clean_strings(changes["labels"] or [], what="labels", limit=MAX_LABELS, max_length=40)
+            changes["labels"] = labels_ensure(
+                project_id=task.project_id,
+                names=clean_strings(
+                    changes["labels"] or [], what="labels", limit=MAX_LABELS, max_length=LABEL_NAME_LENGTH
+                ),
+            )
         if isinstance(changes.get("title"), str):
             changes["title"] = changes["title"].strip()
         previous_assignees = list(task.assignees)
