@@ -14,11 +14,13 @@ from ninja.errors import HttpError
 from ninja.files import UploadedFile
 
 from apps.common.auth import Claims, NinjaJWTAuth
+from apps.common.exceptions import NotFound
 from apps.common.ninja import Id, Text
 from apps.projects import selectors
 from apps.projects.db import tenant_connection
 from apps.projects.errors import InvalidInput
 from apps.projects.schemas import (
+    ArchiveIn,
     AttachmentOut,
     BoardIn,
     BoardOut,
@@ -34,6 +36,8 @@ from apps.projects.schemas import (
     LabelIn,
     LabelOut,
     LabelPatch,
+    MarkdownIn,
+    MarkdownOut,
     MemberIn,
     MemberOut,
     MemberPatch,
@@ -44,6 +48,7 @@ from apps.projects.schemas import (
     ProjectListQuery,
     ProjectOut,
     ProjectPatch,
+    RestoreIn,
     SubtaskIn,
     SubtaskOut,
     SubtaskPatch,
@@ -55,6 +60,7 @@ from apps.projects.schemas import (
     TaskPatch,
     WorkLogIn,
     WorkLogOut,
+    WorkLogPatch,
     WorkTotalsOut,
 )
 from apps.projects.services import attachments as attachment_services
@@ -269,6 +275,7 @@ def list_tasks(request: HttpRequest, query: Query[TaskListQuery]) -> dict:
         board_id=query.board,
         limit=query.limit,
         offset=query.offset,
+        archived=query.archived,
     )
 
 
@@ -301,6 +308,22 @@ def delete_task(request: HttpRequest, task_id: Id) -> Status:
     return Status(204, None)
 
 
+@router.post("/tasks/{int:task_id}/archive", response=TaskOut)
+def archive_task(request: HttpRequest, response: HttpResponse, task_id: Id, payload: ArchiveIn) -> dict:
+    version = _expected_version(request, payload.version)
+    task_services.task_archive(caller=_claims(request), task_id=task_id, expected_version=version)
+    return _task_detail(request, response, task_id)
+
+
+@router.post("/tasks/{int:task_id}/restore", response=TaskOut)
+def restore_task(request: HttpRequest, response: HttpResponse, task_id: Id, payload: RestoreIn) -> dict:
+    version = _expected_version(request, payload.version)
+    task_services.task_restore(
+        caller=_claims(request), task_id=task_id, expected_version=version, override_wip=payload.override_wip
+    )
+    return _task_detail(request, response, task_id)
+
+
 @router.post("/tasks/{int:task_id}/move", response=CardOut)
 def move_task(request: HttpRequest, response: HttpResponse, task_id: Id, payload: MoveIn) -> dict:
     task = task_services.task_move(
@@ -327,6 +350,11 @@ def create_subtask(request: HttpRequest, task_id: Id, payload: SubtaskIn) -> Sta
     return Status(201, subtask_services.subtask_create(caller=_claims(request), task_id=task_id, title=payload.title))
 
 
+@router.get("/subtasks/{int:subtask_id}", response=SubtaskOut)
+def get_subtask(request: HttpRequest, subtask_id: Id) -> object:
+    return selectors.subtask_get(caller=_claims(request), subtask_id=subtask_id)
+
+
 @router.patch("/subtasks/{int:subtask_id}", response=SubtaskOut)
 def update_subtask(request: HttpRequest, subtask_id: Id, payload: SubtaskPatch) -> object:
     return subtask_services.subtask_update(
@@ -351,6 +379,22 @@ def add_comment(request: HttpRequest, task_id: Id, payload: CommentIn) -> Status
     return Status(201, comment)
 
 
+@router.get("/comments/{int:comment_id}", response=CommentOut)
+def get_comment(request: HttpRequest, comment_id: Id) -> object:
+    return selectors.comment_get(caller=_claims(request), comment_id=comment_id)
+
+
+@router.patch("/comments/{int:comment_id}", response=CommentOut)
+def update_comment(request: HttpRequest, comment_id: Id, payload: CommentIn) -> object:
+    return comment_services.comment_update(caller=_claims(request), comment_id=comment_id, body=payload.body)
+
+
+@router.delete("/comments/{int:comment_id}", response={204: None})
+def delete_comment(request: HttpRequest, comment_id: Id) -> Status:
+    comment_services.comment_delete(caller=_claims(request), comment_id=comment_id)
+    return Status(204, None)
+
+
 @router.get("/tasks/{int:task_id}/attachments", response=list[AttachmentOut])
 def list_attachments(request: HttpRequest, task_id: Id) -> list[dict]:
     return selectors.task_get(caller=_claims(request), task_id=task_id)["attachments"]
@@ -362,13 +406,29 @@ def add_attachment(request: HttpRequest, task_id: Id, file: File[UploadedFile]) 
     return Status(201, attachment)
 
 
+def _file_response(attachment: object, *, inline: bool) -> FileResponse:
+    response = FileResponse(attachment.file.open("rb"), as_attachment=not inline, filename=attachment.filename)
+    response["Content-Type"] = attachment.content_type
+    response["X-Content-Type-Options"] = "nosniff"
+    # Whatever a file holds, it is never a page of this origin: no script, no form, no frame.
+    response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
+    response["Cache-Control"] = "private, max-age=300"
+    return response
+
+
 @router.get("/attachments/{int:attachment_id}")
 def download_attachment(request: HttpRequest, attachment_id: Id) -> FileResponse:
     attachment = selectors.attachment_get(caller=_claims(request), attachment_id=attachment_id)
-    response = FileResponse(attachment.file.open("rb"), as_attachment=True, filename=attachment.filename)
-    response["Content-Type"] = attachment.content_type
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return _file_response(attachment, inline=False)
+
+
+@router.get("/attachments/{int:attachment_id}/preview")
+def preview_attachment(request: HttpRequest, attachment_id: Id) -> FileResponse:
+    """An image attachment shown inline (PNG, JPEG, GIF, WebP whose bytes matched at upload); others: 404."""
+    attachment = selectors.attachment_get(caller=_claims(request), attachment_id=attachment_id)
+    if not selectors.attachment_previewable(attachment):
+        raise NotFound("This attachment has no preview; download it instead", code="no_preview")
+    return _file_response(attachment, inline=True)
 
 
 @router.delete("/attachments/{int:attachment_id}", response={204: None})
@@ -388,10 +448,28 @@ def add_worklog(request: HttpRequest, task_id: Id, payload: WorkLogIn) -> Status
     return Status(201, worklog)
 
 
+@router.get("/worklogs/{int:worklog_id}", response=WorkLogOut)
+def get_worklog(request: HttpRequest, worklog_id: Id) -> object:
+    return selectors.worklog_get(caller=_claims(request), worklog_id=worklog_id)
+
+
+@router.patch("/worklogs/{int:worklog_id}", response=WorkLogOut)
+def update_worklog(request: HttpRequest, worklog_id: Id, payload: WorkLogPatch) -> object:
+    return worklog_services.worklog_update(
+        caller=_claims(request), worklog_id=worklog_id, **payload.dict(exclude_unset=True)
+    )
+
+
 @router.delete("/worklogs/{int:worklog_id}", response={204: None})
 def delete_worklog(request: HttpRequest, worklog_id: Id) -> Status:
     worklog_services.worklog_delete(caller=_claims(request), worklog_id=worklog_id)
     return Status(204, None)
+
+
+@router.post("/markdown/preview", response=MarkdownOut)
+def preview_markdown(request: HttpRequest, payload: MarkdownIn) -> dict:
+    """Markdown as the card panel shows a description or a comment (its Preview tab)."""
+    return {"html": selectors.markdown_html(payload.text)}
 
 
 def install(api: NinjaAPI) -> None:

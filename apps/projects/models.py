@@ -159,6 +159,8 @@ class Task(models.Model):
     due_date = models.DateField(null=True, blank=True)
     estimate_minutes = models.PositiveIntegerField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
+    # An archived task is off the board (and out of its column's WIP count) until restored.
+    archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -195,6 +197,7 @@ class Comment(models.Model):
     author_id = models.CharField(max_length=USER_ID_LENGTH)
     body = models.TextField(help_text="Markdown")
     created_at = models.DateTimeField(auto_now_add=True)
+    edited_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["task_id", "created_at", "id"]

@@ -125,6 +125,11 @@ def editable_actions(*, caller: Caller, project_id: int) -> frozenset[str]:
     return frozenset() if row is None else actions_for_role(caller, row["role"])
 
 
+def may_moderate(actions: frozenset[str]) -> bool:
+    """Whether the caller may remove other people's comments and work logs (project managers, admins)."""
+    return "manage_members" in actions
+
+
 def require(actions: frozenset[str], action: str, *, what: str = "project") -> None:
     """Raise unless `action` is allowed. A caller who may not even read gets a 404, not a 403,
     so that ids of other people's projects reveal nothing."""

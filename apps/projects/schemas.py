@@ -278,6 +278,7 @@ class CommentOut(Schema):
     body: str
     body_html: str
     created_at: dt.datetime
+    edited_at: dt.datetime | None = Field(None, description="when its author last changed it; null if never")
 
     @staticmethod
     def resolve_author(comment: Comment) -> str:
@@ -295,6 +296,11 @@ class AttachmentOut(Schema):
     size: int
     uploaded_by: str
     created_at: dt.datetime
+    preview: bool = Field(False, description="an image GET /api/attachments/<id>/preview shows inline")
+
+    @staticmethod
+    def resolve_preview(attachment: object) -> bool:
+        return selectors.attachment_previewable(attachment)
 
 
 class WorkLogOut(Schema):
@@ -314,15 +320,18 @@ class ActivityOut(Schema):
     actor_id: str
     verb: str
     data: dict
+    text: str = Field(..., description='the entry in words, with names: "Ana moved DEMO-4 from To do to Done"')
     created_at: dt.datetime
 
 
 class TaskOut(CardOut):
     project: int
     board: int
+    column_name: str
     description: str
     description_html: str
     reporter: str
+    archived_at: dt.datetime | None = Field(None, description="set while the task is archived (off the board)")
     created_at: dt.datetime
     updated_at: dt.datetime
     subtasks: list[SubtaskOut]
@@ -331,7 +340,7 @@ class TaskOut(CardOut):
     worklogs: list[WorkLogOut]
     worked_minutes: int
     activity: list[ActivityOut]
-    people: list[PersonOut] = Field(..., description="everyone the task names, by id")
+    people: list[PersonOut] = Field(..., description="everyone the task mentions (comments, history...), by name")
     actions: list[str]
 
 
@@ -349,6 +358,7 @@ class SubtaskIn(Schema):
 class SubtaskPatch(Schema):
     title: Text = Field(None, min_length=1, max_length=300)
     done: bool = None
+    position: Count = Field(None, description="0-based place in the task's checklist")
 
 
 class CommentIn(Schema):
@@ -359,6 +369,31 @@ class WorkLogIn(Schema):
     minutes: int = Field(..., ge=1, le=1440)
     day: dt.date | None = None
     note: Text = Field("", max_length=500)
+
+
+class WorkLogPatch(Schema):
+    minutes: int = Field(None, ge=1, le=1440)
+    day: dt.date = None
+    note: Text = Field(None, max_length=500)
+
+
+class ArchiveIn(Schema):
+    version: Count | None = None
+
+
+class RestoreIn(Schema):
+    version: Count | None = None
+    override_wip: bool = False
+
+
+class MarkdownIn(Schema):
+    text: Text = Field(..., max_length=100_000)
+
+
+class MarkdownOut(Schema):
+    html: str = Field(
+        ..., description="the text rendered as the panel shows it: raw HTML escaped, unsafe links dropped"
+    )
 
 
 class TotalsByUser(Schema):
@@ -403,6 +438,7 @@ class TaskFiltersIn(Schema):
 class TaskListQuery(TaskFiltersIn):
     project: Id | None = None
     board: Id | None = None
+    archived: bool = Field(False, description="the archived tasks instead, most recently archived first")
     # Plain ints with their bounds spelled out: Ninja's query flattening keeps only one Field per parameter.
     limit: int = Field(50, ge=1, le=selectors.MAX_PAGE)
     offset: int = Field(0, ge=0, le=INTEGER_MAX)

@@ -13,6 +13,7 @@ from django.db.models.functions import Coalesce
 from markdown_it import MarkdownIt
 
 from apps.common.exceptions import NotFound
+from apps.projects import history
 from apps.projects.db import tenant_connection
 from apps.projects.errors import InvalidInput
 from apps.projects.models import (
@@ -29,7 +30,7 @@ from apps.projects.models import (
     Task,
     WorkLog,
 )
-from apps.projects.people import UNKNOWN_NAME, UNKNOWN_PERSON
+from apps.projects.people import UNKNOWN_NAME, UNKNOWN_PERSON, initials_for
 from apps.projects.permissions import READ, Caller, actions_for_role, is_tenant_admin, project_actions, require
 
 # Raw HTML is escaped and javascript: links refused, so rendered markdown is safe to show.
@@ -324,7 +325,7 @@ def board_get(*, caller: Caller, board_id: int, filters: TaskFilters | None = No
         .order_by("position", "id")
         .values("id", "name", "position", "wip_limit", "category", "version")
     )
-    tasks = Task.objects.filter(board_id=board_id)
+    tasks = Task.objects.filter(board_id=board_id, archived_at__isnull=True)
     if filters is not None:
         tasks = filters.apply(tasks)
     rows = _with_counts(tasks).order_by("column_id", "rank", "id").values(*CARD_VALUES)
@@ -333,7 +334,7 @@ def board_get(*, caller: Caller, board_id: int, filters: TaskFilters | None = No
         by_column[row["column_id"]].append(_card(row))
     counts = (
         dict(
-            Task.objects.filter(board_id=board_id)
+            Task.objects.filter(board_id=board_id, archived_at__isnull=True)
             .values("column_id")
             .annotate(n=Count("id"))
             .values_list("column_id", "n")
@@ -399,7 +400,7 @@ SELECT b.id, b.name, p.id, p.key, p.name, b.archived_at IS NOT NULL OR p.archive
                 'subtasks_done', (SELECT count(*) FROM projects_subtask s WHERE s.task_id = t.id AND s.done),
                 'comment_count', (SELECT count(*) FROM projects_comment k WHERE k.task_id = t.id))
                 ORDER BY t.rank, t.id), '[]') AS tasks
-         FROM projects_task t WHERE t.column_id = c.id AND t.board_id = c.board_id
+         FROM projects_task t WHERE t.column_id = c.id AND t.board_id = c.board_id AND t.archived_at IS NULL
      ) cards
      WHERE c.board_id = b.id)::text
 FROM projects_board b JOIN projects_project p ON p.id = b.project_id
@@ -446,6 +447,16 @@ def board_json(*, caller: Caller, board_id: int) -> bytes:
         f'"actions":{json.dumps(sorted(actions))}}}'
     )
     return (head[:-1] + tail).encode()
+
+
+def board_summary(*, caller: Caller, board_id: int) -> dict:
+    """A board's name and what the caller may do on it, without its cards."""
+    board = Board.objects.filter(pk=board_id).values("id", "name", "project_id").first()
+    if board is None:
+        raise NotFound("No such board")
+    actions = project_actions(caller=caller, project_id=board["project_id"])
+    require(actions, READ, what="board")
+    return {**board, "actions": sorted(actions)}
 
 
 def board_readable(*, caller: Caller, board_id: int) -> bool:
@@ -502,12 +513,14 @@ def task_list(
     board_id: int | None = None,
     limit: int = 50,
     offset: int = 0,
+    archived: bool = False,
 ) -> dict:
+    """Tasks on boards (or, `archived`, the archived ones, most recently archived first)."""
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
     if offset < 0:
         raise InvalidInput("offset must be 0 or more")
-    tasks = filters.apply(Task.objects.all())
+    tasks = filters.apply(Task.objects.filter(archived_at__isnull=not archived))
     readable = _readable_project_ids(caller)
     if readable is not None:
         tasks = tasks.filter(project_id__in=readable)
@@ -516,7 +529,8 @@ def task_list(
     if board_id is not None:
         tasks = tasks.filter(board_id=board_id)
     total = tasks.count()
-    rows = _with_counts(tasks).order_by("board_id", "column_id", "rank", "id").values(*CARD_VALUES)
+    order = ("-archived_at", "id") if archived else ("board_id", "column_id", "rank", "id")
+    rows = _with_counts(tasks).order_by(*order).values(*CARD_VALUES)
     items = [_card(row) for row in rows[offset : offset + limit]]
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
@@ -534,6 +548,26 @@ def task_get(*, caller: Caller, task_id: int) -> dict:
     attachments = list(task.attachments.order_by("created_at", "id"))
     worklogs = list(task.worklogs.order_by("day", "id"))
     activity = list(task.activities.order_by("created_at", "id").values("id", "actor_id", "verb", "data", "created_at"))
+    user_ids = {
+        task.reporter_id,
+        *task.assignees,
+        *(comment.author_id for comment in comments),
+        *(attachment.uploaded_by for attachment in attachments),
+        *(worklog.user_id for worklog in worklogs),
+        *(entry["actor_id"] for entry in activity),
+        *(user for entry in activity for user in _activity_users(entry)),
+    }
+    people = _task_people(project_id=task.project_id, user_ids=user_ids)
+    columns = dict(Column.objects.filter(board_id=task.board_id).values_list("id", "name"))
+
+    def name(user_id: str) -> str:
+        return people[user_id]["name"] if user_id in people else UNKNOWN_NAME
+
+    def column_name(column_id: object) -> str:
+        return columns.get(column_id, "a removed column") if isinstance(column_id, int) else "a column"
+
+    for entry in activity:
+        entry["text"] = history.activity_text(entry, key=task.key, name=name, column_name=column_name)
     card = _card(
         {
             **{name: getattr(task, name) for name in CARD_FIELDS},
@@ -549,6 +583,8 @@ def task_get(*, caller: Caller, task_id: int) -> dict:
         "description": task.description,
         "description_html": markdown_html(task.description),
         "reporter": task.reporter_id,
+        "archived_at": task.archived_at,
+        "column_name": columns.get(task.column_id, ""),
         "created_at": task.created_at,
         "updated_at": task.updated_at,
         "subtasks": subtasks,
@@ -557,24 +593,87 @@ def task_get(*, caller: Caller, task_id: int) -> dict:
         "worklogs": worklogs,
         "worked_minutes": sum(worklog.minutes for worklog in worklogs),
         "activity": activity,
-        "people": list(
-            people_get(
-                user_ids=[
-                    task.reporter_id,
-                    *task.assignees,
-                    *(comment.author_id for comment in comments),
-                    *(attachment.uploaded_by for attachment in attachments),
-                    *(worklog.user_id for worklog in worklogs),
-                    *(entry["actor_id"] for entry in activity),
-                ]
-            ).values()
-        ),
+        "people": list(people.values()),
         "actions": sorted(actions),
     }
 
 
+def _activity_users(entry: dict) -> list[str]:
+    data = entry.get("data") or {}
+    users = [*(data.get("added") or []), *(data.get("removed") or [])]
+    users += [data[name] for name in ("author", "user") if data.get(name)]
+    return [user for user in users if isinstance(user, str)]
+
+
+def _task_people(*, project_id: int, user_ids: set[str]) -> dict[str, dict]:
+    """people_get, and for someone the directory does not know yet, their name as a member of the
+    project (what the project was told when they joined), so the panel still says who did what."""
+    people = people_get(user_ids=user_ids)
+    unknown = [user_id for user_id, person in people.items() if person["name"] == UNKNOWN_NAME]
+    if unknown:
+        members = ProjectMember.objects.filter(project_id=project_id, user_id__in=unknown).exclude(display_name="")
+        for user_id, display_name in members.values_list("user_id", "display_name"):
+            people[user_id] = {
+                **people[user_id],
+                "name": display_name,
+                "initials": initials_for(name=display_name),
+            }
+    return people
+
+
+def project_people(*, project_id: int) -> list[dict]:
+    """The project's members by name, for the panel's people picker before a search."""
+    members = list(ProjectMember.objects.filter(project_id=project_id).values_list("user_id", flat=True))
+    people = _task_people(project_id=project_id, user_ids=set(members))
+    return sorted(people.values(), key=lambda person: (person["name"].lower(), person["id"]))
+
+
+def project_label_names(*, project_id: int) -> list[str]:
+    """The labels the project's tasks carry, for the panel's label picker."""
+    with tenant_connection().cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT label FROM projects_task, unnest(labels) AS label WHERE project_id = %s ORDER BY label",
+            [project_id],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def comment_get(*, caller: Caller, comment_id: int) -> Comment:
+    comment = Comment.objects.select_related("task").filter(pk=comment_id).first()
+    if comment is None:
+        raise NotFound("No such comment")
+    require(project_actions(caller=caller, project_id=comment.task.project_id), READ, what="comment")
+    return comment
+
+
+def worklog_get(*, caller: Caller, worklog_id: int) -> WorkLog:
+    worklog = WorkLog.objects.select_related("task").filter(pk=worklog_id).first()
+    if worklog is None:
+        raise NotFound("No such work log")
+    require(project_actions(caller=caller, project_id=worklog.task.project_id), READ, what="work log")
+    return worklog
+
+
+def subtask_get(*, caller: Caller, subtask_id: int) -> Subtask:
+    subtask = Subtask.objects.select_related("task").filter(pk=subtask_id).first()
+    if subtask is None:
+        raise NotFound("No such subtask")
+    require(project_actions(caller=caller, project_id=subtask.task.project_id), READ, what="subtask")
+    return subtask
+
+
 def task_version(*, task_id: int) -> int | None:
     return Task.objects.filter(pk=task_id).values_list("version", flat=True).first()
+
+
+# Shown inline in the card panel: raster images whose bytes were checked against their type at
+# upload (services/attachments.py). Never SVG (it runs scripts) nor anything a browser renders as a page.
+PREVIEW_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+
+
+def attachment_previewable(attachment: object) -> bool:
+    content_type = attachment["content_type"] if isinstance(attachment, dict) else attachment.content_type
+    return content_type in PREVIEW_TYPES
 
 
 def attachment_get(*, caller: Caller, attachment_id: int) -> Attachment:

@@ -9,4 +9,5 @@ urlpatterns = [
     path("boards/<int:board_id>/", views.board_page, name="board-page"),
     path("boards/<int:board_id>/cards/", views.board_cards, name="board-cards"),
     path("boards/<int:board_id>/tasks/<int:task_id>/", views.card_panel, name="card-panel"),
+    path("boards/<int:board_id>/archived/", views.archived_cards, name="archived-cards"),
 ]

@@ -178,6 +178,21 @@ def board_page(request: HttpRequest, board_id: int) -> HttpResponse:
     return render(request, template, context)
 
 
+def _changed_by(task: dict, people: dict) -> dict[str, str]:
+    """Who last changed each field, by name: what a conflict in the panel names."""
+    found: dict[str, str] = {}
+    for entry in task["activity"]:
+        if entry["verb"] == "updated":
+            for field in entry["data"].get("fields") or []:
+                person = people.get(entry["actor_id"])
+                found[field] = person["name"] if person else "Someone"
+    return found
+
+
+# The newest entries of a card's history the panel shows; the older ones fold away.
+HISTORY_SHOWN = 15
+
+
 @require_GET
 @page_auth
 def board_cards(request: HttpRequest, board_id: int) -> HttpResponse:
@@ -194,7 +209,42 @@ def board_cards(request: HttpRequest, board_id: int) -> HttpResponse:
 @require_GET
 @page_auth
 def card_panel(request: HttpRequest, board_id: int, task_id: int) -> HttpResponse:
+    """The card panel (the board's JavaScript opens it, and fetches it again when the card changes)."""
     task = TaskOut.from_orm(selectors.task_get(caller=request.claims, task_id=task_id)).model_dump(mode="json")
     if task["board"] != board_id:
         raise Http404("No such task on this board")
-    return render(request, "projects/_panel.html", {"task": task, "actions": set(task["actions"])})
+    actions = set(task["actions"])
+    people = {person["id"]: person for person in task["people"]}
+    history = list(reversed(task["activity"]))  # newest first
+    user_id = request.claims.user_id
+    may_edit = "edit_task" in actions
+    assignable = selectors.project_people(project_id=task["project"]) if may_edit else []
+    context = {
+        "task": task,
+        "actions": actions,
+        "people": people,
+        "me": user_id,
+        "may_edit": may_edit,
+        "may_assign": "assign_task" in actions,
+        "may_moderate": "manage_members" in actions,
+        "may_delete": "delete_task" in actions or (task["reporter"] == user_id and may_edit),
+        "assignable": assignable,
+        "label_names": selectors.project_label_names(project_id=task["project"]) if may_edit else [],
+        "changed_by": _changed_by(task, people),
+        "priorities": Priority.values,
+        "history": history[:HISTORY_SHOWN],
+        "older_history": history[HISTORY_SHOWN:],
+    }
+    return render(request, "projects/_panel.html", context)
+
+
+@require_GET
+@page_auth
+def archived_cards(request: HttpRequest, board_id: int) -> HttpResponse:
+    """The board's archived cards (shown in the panel), each to open or restore."""
+    board = selectors.board_summary(caller=request.claims, board_id=board_id)
+    tasks = selectors.task_list(
+        caller=request.claims, filters=selectors.TaskFilters(), board_id=board_id, archived=True, limit=200
+    )
+    context = {"board": board, "tasks": tasks["items"], "may_edit": "edit_task" in board["actions"]}
+    return render(request, "projects/_archived.html", context)

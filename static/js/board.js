@@ -1,10 +1,11 @@
-/* The live board: drag and drop (SortableJS), quick add, card panel (htmx), keyboard
- * shortcuts, and live updates over the board's WebSocket. No build step. */
+/* The live board: drag and drop (SortableJS), quick add, keyboard shortcuts, and live updates
+ * over the board's WebSocket. No build step. The card panel is static/js/panel.js: it shares
+ * `window.Board` (api, toast, csrfToken) and hears every applied live message as a `board:message`
+ * event on `document` (detail: the server's {"seq", "type", "data"}). */
 (function () {
   "use strict";
 
   const config = JSON.parse(document.getElementById("board-config").textContent);
-  const panel = document.getElementById("panel");
   const liveState = document.getElementById("live-state");
   const viewersBox = document.getElementById("viewers");
   // The page was rendered at this point of the board's history; the socket catches up from here.
@@ -269,53 +270,7 @@
         form.reset();
         if (!findCard(task.id)) { placeCard(renderCard(task), task.column); refreshCounts(); }
       } catch (error) { toast(error.message); }
-    } else if (form.classList.contains("panel-form")) {
-      event.preventDefault();
-      try {
-        if (form.dataset.upload) {
-          await api("POST", form.dataset.upload, new FormData(form), true);
-        } else {
-          const body = {};
-          for (const [name, value] of new FormData(form)) {
-            if (value === "") continue;
-            body[name] = name === "minutes" ? Number(value) : value;
-          }
-          await api("POST", form.dataset.post, body);
-        }
-        reloadPanel();
-      } catch (error) { toast(error.message); }
     }
-  });
-
-  /* ---- card panel ---- */
-
-  function openPanel(taskId) {
-    panel.hidden = false;
-    panel.dataset.task = taskId;
-    htmx.ajax("GET", `/boards/${config.board}/tasks/${taskId}/`, { target: "#panel", swap: "innerHTML" });
-  }
-
-  function reloadPanel() {
-    if (!panel.hidden && panel.dataset.task) openPanel(panel.dataset.task);
-  }
-
-  function closePanel() {
-    panel.hidden = true;
-    delete panel.dataset.task;
-    panel.replaceChildren();
-  }
-
-  document.addEventListener("click", (event) => {
-    if (event.target.closest("[data-close-panel]")) { closePanel(); return; }
-    const card = event.target.closest("li.card");
-    if (card && !card.classList.contains("sortable-chosen")) openPanel(card.dataset.task);
-  });
-
-  panel.addEventListener("change", async (event) => {
-    const box = event.target.closest("input[data-subtask]");
-    if (!box) return;
-    try { await api("PATCH", `/api/subtasks/${box.dataset.subtask}`, { done: box.checked }); reloadPanel(); }
-    catch (error) { toast(error.message); box.checked = !box.checked; }
   });
 
   /* ---- keyboard ---- */
@@ -459,6 +414,11 @@
 
   document.addEventListener("keydown", (event) => {
     if (event.target.closest && event.target.closest("#card-menu")) return;  // the menu's own keys
+    if ((event.key === "Enter" || event.key === " ") && event.target.closest && event.target.closest(".card-more")) {
+      // The button's own key (it opens the menu): not the card's Enter, which opens the card (panel.js).
+      event.stopImmediatePropagation();
+      return;
+    }
     if (event.altKey && (event.key === "ArrowUp" || event.key === "ArrowDown") && !event.ctrlKey && !event.metaKey) {
       const focusedCard = document.activeElement && document.activeElement.closest("li.card");
       if (focusedCard && config.mayMove && !event.target.closest("input, textarea, select")) {
@@ -470,7 +430,6 @@
     const typing = event.target.closest("input, textarea, select");
     if (event.key === "Escape") {
       if (typing) typing.blur();
-      if (!panel.hidden) closePanel();
       return;
     }
     if (typing || event.metaKey || event.ctrlKey || event.altKey) return;
@@ -481,7 +440,6 @@
       const input = document.querySelector(".quick-add input");
       if (input) input.focus();
     } else if (event.key === "?") { document.getElementById("help").showModal(); }
-    else if (event.key === "Enter" && card) { openPanel(card.dataset.task); }
     else if ((event.key === "[" || event.key === "]") && card && config.mayMove) {
       event.preventDefault();
       moveCard(card, event.key === "[" ? "left" : "right");
@@ -539,7 +497,7 @@
 
   async function applyTask(message) {
     const data = message.data;
-    if (message.type === "task.created") changeCount(data.column, 1);
+    if (message.type === "task.created" || message.type === "task.restored") changeCount(data.column, 1);
     if (!isFiltered()) {
       // Our own quick-add comes back as task.created: it is on the page already.
       if (!(message.type === "task.created" && findCard(data.id))) cardShow(data);
@@ -576,8 +534,8 @@
     const data = message.data;
     switch (message.type) {
       case "task.created":
+      case "task.restored":
       case "task.updated": {
-        if (String(panel.dataset.task) === String(data.id)) reloadPanel();
         return applyTask(message);
       }
       case "task.moved": {
@@ -596,11 +554,11 @@
         }
         break;
       }
-      case "task.deleted": {
+      case "task.deleted":
+      case "task.archived": {
         const card = findCard(data.id);
         if (card) card.remove();
         changeCount(data.column, -1);
-        if (String(panel.dataset.task) === String(data.id)) closePanel();
         break;
       }
       case "column.reranked":
@@ -608,11 +566,6 @@
           const card = findCard(taskId);
           if (card) card.dataset.rank = rank;
         }
-        break;
-      case "comment.added":
-      case "attachment.added":
-      case "worklog.added":
-        if (String(panel.dataset.task) === String(data.task)) reloadPanel();
         break;
       case "column.created":
       case "column.updated":

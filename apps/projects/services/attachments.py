@@ -1,5 +1,7 @@
 """Files attached to tasks: size and type limits, and binary types checked against their magic bytes."""
 
+import unicodedata
+
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -33,6 +35,13 @@ def _sniffed_type(head: bytes) -> str | None:
 BINARY_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "application/zip"})
 
 
+def attachment_filename(name: str | None) -> str:
+    """The name a file is kept and offered under: no path, no control characters, at most 255 characters."""
+    cleaned = "".join(" " if unicodedata.category(char).startswith("C") else char for char in name or "")
+    cleaned = cleaned.replace("/", "_").replace("\\", "_").strip().lstrip(".")
+    return (cleaned or "file")[-255:]
+
+
 def attachment_add(*, caller: Caller, task_id: int, upload: UploadedFile) -> Attachment:
     max_bytes = settings.PROJECTS_ATTACHMENT_MAX_BYTES
     allowed = frozenset(settings.PROJECTS_ATTACHMENT_TYPES)
@@ -54,7 +63,7 @@ def attachment_add(*, caller: Caller, task_id: int, upload: UploadedFile) -> Att
         content_type not in BINARY_TYPES and sniffed is not None
     ):
         raise InvalidInput("The file's content does not match its type", code="file_type_mismatch")
-    filename = (upload.name or "file").replace("/", "_").replace("\\", "_")[-255:]
+    filename = attachment_filename(upload.name)
     with transaction.atomic(using=tenant_db()):
         task, _ = locked_task(caller, task_id, "edit_task")
         attachment = Attachment(
@@ -86,4 +95,7 @@ def attachment_delete(*, caller: Caller, attachment_id: int) -> None:
         storage = attachment.file.storage
         attachment.delete()
         record_activity(task.id, caller, "attachment_removed", filename=attachment.filename)
+        live.board_broadcast(
+            board_id=task.board_id, event="attachment.deleted", data={"task": task.id, "id": attachment_id}
+        )
         transaction.on_commit(lambda: storage.delete(stored), using=tenant_db())

@@ -24,21 +24,44 @@ def subtask_create(*, caller: Caller, task_id: int, title: str) -> Subtask:
     return subtask
 
 
-def subtask_update(*, caller: Caller, subtask_id: int, title: str | None = None, done: bool | None = None) -> Subtask:
+def subtask_update(
+    *,
+    caller: Caller,
+    subtask_id: int,
+    title: str | None = None,
+    done: bool | None = None,
+    position: int | None = None,
+) -> Subtask:
+    """Rename, tick or untick, or move the subtask to `position` (0-based) in its task's list."""
     with transaction.atomic(using=tenant_db()):
-        subtask = Subtask.objects.select_related("task").filter(pk=subtask_id).first()
+        subtask = Subtask.objects.filter(pk=subtask_id).first()
         if subtask is None:
             raise NotFound("No such subtask")
         task, _ = locked_task(caller, subtask.task_id, "edit_task")
-        if title is not None:
-            subtask.title = title.strip()
+        subtask = Subtask.objects.get(pk=subtask_id)  # read again under the task's lock
+        if title is not None and title.strip() != subtask.title:
+            previous, subtask.title = subtask.title, title.strip()
+            record_activity(task.id, caller, "subtask_renamed", subtask=subtask.id, title=subtask.title, old=previous)
         if done is not None and done != subtask.done:
             subtask.done = done
-            record_activity(task.id, caller, "subtask_done" if done else "subtask_reopened", subtask=subtask.id)
+            record_activity(
+                task.id, caller, "subtask_done" if done else "subtask_reopened", subtask=subtask.id, title=subtask.title
+            )
         full_clean(subtask)
         subtask.save()
+        if position is not None:
+            _subtask_reposition(subtask, position)
         live.board_broadcast(board_id=task.board_id, event="task.updated", data=task_card(task))
     return subtask
+
+
+def _subtask_reposition(subtask: Subtask, position: int) -> None:
+    # A checklist holds a handful of items: renumbering them all keeps the order simple.
+    siblings = list(Subtask.objects.filter(task_id=subtask.task_id).exclude(pk=subtask.pk).order_by("position", "id"))
+    siblings.insert(max(0, min(position, len(siblings))), subtask)
+    for index, sibling in enumerate(siblings):
+        sibling.position = index
+    Subtask.objects.bulk_update(siblings, ["position"])
 
 
 def subtask_delete(*, caller: Caller, subtask_id: int) -> None:
@@ -48,4 +71,5 @@ def subtask_delete(*, caller: Caller, subtask_id: int) -> None:
             raise NotFound("No such subtask")
         task, _ = locked_task(caller, subtask.task_id, "edit_task")
         subtask.delete()
+        record_activity(task.id, caller, "subtask_removed", title=subtask.title)
         live.board_broadcast(board_id=task.board_id, event="task.updated", data=task_card(task))

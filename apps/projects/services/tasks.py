@@ -7,7 +7,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from apps.common.exceptions import Forbidden, NotFound
+from apps.common.exceptions import Conflict, Forbidden, NotFound
 from apps.projects import live
 from apps.projects.db import tenant_db
 from apps.projects.errors import InvalidInput, WipLimitReached
@@ -34,11 +34,18 @@ MAX_LABELS = 20
 
 MAX_ASSIGNEES = 20
 
+# Fields whose before and after values the history keeps (a description is too long to copy).
+_HISTORY_VALUES = ("title", "labels", "priority", "due_date", "estimate_minutes")
+
+
+def _history_value(value: object) -> object:
+    return value.isoformat() if isinstance(value, dt.date) else value
+
 
 def _check_wip(column: Column, actions: frozenset[str], override_wip: bool) -> None:
     if column.wip_limit is None:
         return
-    if Task.objects.filter(column_id=column.id).count() < column.wip_limit:
+    if Task.objects.filter(column_id=column.id, archived_at__isnull=True).count() < column.wip_limit:
         return
     if override_wip and "override_wip" in actions:
         return
@@ -154,15 +161,19 @@ def task_update(*, caller: Caller, task_id: int, expected_version: int | None = 
         changed = {name: value for name, value in changes.items() if getattr(task, name) != value}
         if not changed:
             return task
+        before = {name: _history_value(getattr(task, name)) for name in changed if name in _HISTORY_VALUES}
         for name, value in changed.items():
             setattr(task, name, value)
         full_clean(task, exclude=["project", "board", "column", "rank", "number", "key"])
         task.version += 1
         task.save(update_fields=[*changed, "version", "updated_at"])
-        record_activity(task.id, caller, "updated", fields=sorted(changed))
+        history = {name: [old, _history_value(getattr(task, name))] for name, old in before.items()}
+        if set(changed) - {"assignees"}:
+            record_activity(task.id, caller, "updated", fields=sorted(set(changed) - {"assignees"}), changes=history)
         added = [user for user in task.assignees if user not in previous_assignees]
+        removed = [user for user in previous_assignees if user not in task.assignees]
         if "assignees" in changed:
-            record_activity(task.id, caller, "assigned", assignees=task.assignees, added=added)
+            record_activity(task.id, caller, "assigned", assignees=task.assignees, added=added, removed=removed)
             publish(
                 "TaskAssigned",
                 {**task_event_data(task), "assignees": task.assignees, "added": added},
@@ -182,6 +193,44 @@ def task_delete(*, caller: Caller, task_id: int, expected_version: int | None = 
         board_id, column_id = task.board_id, task.column_id
         task.delete()
         live.board_broadcast(board_id=board_id, event="task.deleted", data={"id": task_id, "column": column_id})
+
+
+def task_archive(*, caller: Caller, task_id: int, expected_version: int | None = None) -> Task:
+    """Take the task off the board (it keeps its column and place, for a restore)."""
+    with transaction.atomic(using=tenant_db()):
+        task, _ = locked_task(caller, task_id, "edit_task")
+        check_version(task.version, expected_version, "task")
+        if task.archived_at is not None:
+            return task
+        task.archived_at = timezone.now()
+        task.version += 1
+        task.save(update_fields=["archived_at", "version", "updated_at"])
+        record_activity(task.id, caller, "archived")
+        live.board_broadcast(
+            board_id=task.board_id,
+            event="task.archived",
+            data={"id": task.id, "key": task.key, "column": task.column_id, "version": task.version},
+        )
+    return task
+
+
+def task_restore(
+    *, caller: Caller, task_id: int, expected_version: int | None = None, override_wip: bool = False
+) -> Task:
+    """Put an archived task back on the board, in its column and place."""
+    with transaction.atomic(using=tenant_db()):
+        task, actions = locked_task(caller, task_id, "edit_task")
+        check_version(task.version, expected_version, "task")
+        if task.archived_at is None:
+            return task
+        column = Column.objects.select_for_update().get(pk=task.column_id)
+        _check_wip(column, actions, override_wip)
+        task.archived_at = None
+        task.version += 1
+        task.save(update_fields=["archived_at", "version", "updated_at"])
+        record_activity(task.id, caller, "restored", column=column.id, column_name=column.name)
+        live.board_broadcast(board_id=task.board_id, event="task.restored", data=task_card(task))
+    return task
 
 
 def task_move(
@@ -207,6 +256,8 @@ def task_move(
     with transaction.atomic(using=tenant_db()):
         task, actions = locked_task(caller, task_id, "move_task")
         check_version(task.version, expected_version, "task")
+        if task.archived_at is not None:
+            raise Conflict("The task is archived; restore it first", code="task_archived")
         column = Column.objects.select_for_update().filter(pk=column_id, board_id=task.board_id).first()
         if column is None:
             raise InvalidInput("column is not a column of this task's board", code="invalid_column")
@@ -223,9 +274,17 @@ def task_move(
         Task.objects.filter(pk=task.pk).update(
             column_id=column.id, rank=rank, version=F("version") + 1, updated_at=task.updated_at
         )
-        record_activity(task.id, caller, "moved", from_column=from_column_id, to_column=column.id)
+        from_column = column if column.id == from_column_id else Column.objects.get(pk=from_column_id)
+        record_activity(
+            task.id,
+            caller,
+            "moved",
+            from_column=from_column_id,
+            to_column=column.id,
+            from_name=from_column.name,
+            to_name=column.name,
+        )
         if column.id != from_column_id:
-            from_column = Column.objects.only("name", "category").get(pk=from_column_id)
             publish(
                 "TaskStatusChanged",
                 {
@@ -259,7 +318,7 @@ def task_move(
 def _rank_for_place(
     task: Task, column_id: int, *, before_id: int | None, after_id: int | None, index: int | None
 ) -> str:
-    others = Task.objects.filter(column_id=column_id).exclude(pk=task.pk)
+    others = Task.objects.filter(column_id=column_id, archived_at__isnull=True).exclude(pk=task.pk)
     if before_id is not None:
         anchor = others.filter(pk=before_id).values_list("rank", flat=True).first()
         if anchor is None:
