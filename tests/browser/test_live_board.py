@@ -414,8 +414,10 @@ def test_the_board_passes_axe_core(browser: Browser, team: dict, screenshots: Pa
     report["filtered board, no card shown"] = axe_run(page)
     board_open(page, board_id)
 
-    page.locator("li.card .card-title").first.click()
-    page.wait_for_selector("#panel .panel-inner")
+    first = page.locator("li.card").first
+    key = first.locator(".card-key").inner_text()
+    first.locator(".card-title").click()
+    expect(page.locator(f"#panel .panel-inner[data-key-text='{key}'] .title-view")).to_be_visible()  # loaded
     page.screenshot(path=screenshots / "live-08-panel-open.png")
     report["board with a card panel open"] = axe_run(page)
     report["card panel alone"] = axe_run(page, "#panel")
