@@ -115,6 +115,7 @@ PERMISSIONS = ["create_project", "create_task", "edit_task", "assign_task", "mov
 
 def seed(cards: int, tenant_uuid: str) -> dict:
     from django.core.management import call_command
+    from django.db import transaction
     from django_tenants.utils import schema_context
 
     from apps.projects.models import ProjectMember, Subtask, Task
@@ -137,8 +138,9 @@ def seed(cards: int, tenant_uuid: str) -> dict:
         # A team of twelve with names from the people directory, as identity's events leave it:
         # the board resolves every assignee's name, initials and colour.
         team = ["bench-user", *(f"bench-member-{n}" for n in range(1, 12))]
-        for n, user_id in enumerate(team):
-            person_upsert(user_id=user_id, name=f"Team Member{n:02d} Surname", email=f"{user_id}@bench.test")
+        with transaction.atomic():  # person_upsert locks the row it writes
+            for n, user_id in enumerate(team):
+                person_upsert(user_id=user_id, name=f"Team Member{n:02d} Surname", email=f"{user_id}@bench.test")
         ProjectMember.objects.bulk_create(ProjectMember(project=project, user_id=user_id) for user_id in team[1:])
         columns = list(board.columns.order_by("position"))
         # Cards are inserted in bulk (the services are measured below, not the seeding).
@@ -263,6 +265,21 @@ async def measure_fanout(data: dict, keys: Keys, tenant_uuid: str, jwks_url: str
         token = keys.token(user_id="bench-user", tenant_id=tenant_uuid, permissions=PERMISSIONS)
         arrivals: dict[int, list[float]] = {}
         sockets = []
+        listeners = []
+        heard = [time.perf_counter()]  # when any viewer last received anything
+
+        async def listen(ws: object) -> None:
+            try:
+                async for raw in ws:
+                    message = json.loads(raw)
+                    if message["type"] == "ping":  # the server's heartbeat, answered as the board's page does
+                        await ws.send("pong")
+                        continue
+                    heard[0] = time.perf_counter()
+                    if message["type"] == "task.moved":
+                        arrivals.setdefault(message["seq"], []).append(time.perf_counter())
+            except websockets.ConnectionClosed:
+                return  # a viewer the server dropped: its missing deliveries show in the count
 
         async def viewer() -> object:
             ws = await websockets.connect(
@@ -275,24 +292,14 @@ async def measure_fanout(data: dict, keys: Keys, tenant_uuid: str, jwks_url: str
             # Live from its "hello" on: the server has joined it to the board's group by then.
             while json.loads(await asyncio.wait_for(ws.recv(), timeout=60))["type"] != "hello":
                 pass
+            # Listening (and answering the heartbeat) from then on, while the others connect.
+            listeners.append(asyncio.create_task(listen(ws)))
             return ws
 
         for start in range(0, viewers, 25):  # a few at a time: each one's handshake checks its token
             sockets += await asyncio.gather(*(viewer() for _ in range(min(25, viewers - start))))
         print(f"  {len(sockets)} viewers connected", flush=True)
 
-        async def listen(ws: object) -> None:
-            try:
-                async for raw in ws:
-                    heard[0] = time.perf_counter()
-                    message = json.loads(raw)
-                    if message["type"] == "task.moved":
-                        arrivals.setdefault(message["seq"], []).append(time.perf_counter())
-            except websockets.ConnectionClosed:
-                return  # a viewer the server dropped: its missing deliveries show in the count
-
-        heard = [time.perf_counter()]  # when any viewer last received anything
-        listeners = [asyncio.create_task(listen(ws)) for ws in sockets]
         # Each join told every viewer already there (presence): moves are timed once that has died down.
         settle_until = time.perf_counter() + 60
         while time.perf_counter() - heard[0] < 0.5 and time.perf_counter() < settle_until:

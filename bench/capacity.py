@@ -223,6 +223,8 @@ def live_move_measure(
             moved.raise_for_status()
             while True:
                 message = json.loads(viewer.recv(timeout=30))
+                if message["type"] == "ping":  # the server's heartbeat, answered as the board's page does
+                    viewer.send("pong")
                 data = message.get("data") or {}
                 if message["type"] == "task.moved" and data.get("id", data.get("task_id")) == card:
                     break

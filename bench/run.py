@@ -57,6 +57,10 @@ BENCHMARKS: dict[str, dict[str, list[str]]] = {
             "full": "--cards 50 --big-cards 2000 --connections 64 --duration 10 --moves 20",
             "smoke": "--cards 5 --big-cards 20 --connections 4 --duration 1 --read-connections 20 --moves 3",
         },
+        "live_edit": {
+            "full": "--viewers 20 --edits 200 --storm 100",
+            "smoke": "--viewers 2 --edits 5 --storm 5",
+        },
         "search": {"full": "--tasks 10000 --queries 300", "smoke": "--tasks 300 --queries 30 --comments 3"},
     }.items()
 }

@@ -36,7 +36,9 @@ def card_html(task: Mapping[str, Any], people: Mapping[str, dict]) -> str:
     return (
         f'<li class="card priority-{_text(task.get("priority") or "medium")}" tabindex="0" '
         f'data-task="{_text(task["id"])}" data-rank="{_text(task["rank"])}" data-version="{_text(task["version"])}">'
-        f'<span class="card-key">{_text(task["key"])}</span><span class="card-title">{_text(task["title"])}</span>'
+        f'<span class="card-key">{_text(task["key"])}</span>'
+        f'<button class="card-more" aria-haspopup="menu" aria-label="Move {_text(task["key"])}">⋯</button>'
+        f'<span class="card-title">{_text(task["title"])}</span>'
         f'<span class="card-meta"><span class="labels">{labels}</span>'
         + (f'<time class="due" datetime="{_text(due)}">{_text(due)}</time>' if due else "")
         + (f'<span class="subtasks">{_text(task["subtasks_done"])}/{_text(subtasks)}</span>' if subtasks else "")

@@ -9,6 +9,7 @@ as they are, so fan-out to many viewers costs no JSON work per viewer.
 
 import asyncio
 import json
+import logging
 import random
 import time
 from dataclasses import dataclass
@@ -22,14 +23,24 @@ from apps.projects import live, selectors
 from apps.projects.db import tenant_connection
 from apps.projects.services import presence as presence_services
 
+logger = logging.getLogger(__name__)
+
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
+CLOSE_SILENT = 4408  # the client stopped answering the heartbeat: it is gone, or reconnects
+SILENT_CLOSE_FACTOR = 3
+PING = json.dumps({"seq": None, "type": "ping", "data": {}})
+PONG = json.dumps({"seq": None, "type": "pong", "data": {}})
+
+# Announcements of who is viewing, due after the coalescing window: held here, since the socket
+# that scheduled one may close before it runs (and the loop keeps only weak references to tasks).
+_announcements: set[asyncio.Task] = set()
 
 
 @dataclass(frozen=True)
 class Opened:
     schema: str
-    viewers: list[dict]
+    viewer: dict
 
 
 def _tenant_for(tenant_id: str) -> object | None:
@@ -40,7 +51,8 @@ def _tenant_for(tenant_id: str) -> object | None:
     return tenant if tenant is not None and tenant.status == ProvisioningStatus.ACTIVE else None
 
 
-def board_open(*, tenant_id: str, claims: object, board_id: int, channel_name: str) -> Opened | None:
+def board_open(*, tenant_id: str, claims: object, board_id: int) -> Opened | None:
+    """The tenant's schema and who this viewer is, or None when the board is not theirs to read."""
     from apps.projects.tenants.context import tenant_context
 
     tenant = _tenant_for(tenant_id)
@@ -49,30 +61,114 @@ def board_open(*, tenant_id: str, claims: object, board_id: int, channel_name: s
     with tenant_context(tenant):
         if not selectors.board_readable(caller=claims, board_id=board_id):
             return None
-        schema = tenant_connection().schema_name
-        name = selectors.people_get(user_ids=[claims.user_id])[claims.user_id]["name"]
-        viewers = presence_services.board_presence(
-            board_id=board_id, channel_name=channel_name, viewer={"user_id": claims.user_id, "name": name}
+        return Opened(
+            schema=tenant_connection().schema_name,
+            viewer=selectors.board_viewer(user_id=claims.user_id),
         )
-        return Opened(schema=schema, viewers=viewers)
 
 
-def board_catch_up(*, schema: str, board_id: int, since: int | None) -> tuple[int, list[str] | None]:
-    """The board's sequence now, and what a reconnecting client missed (None: too much, reload)."""
+@dataclass(frozen=True)
+class Joined:
+    seq: int
+    missed: list[str] | None  # None: too much was missed, the client reloads
+    viewers: list[dict]
+    announce: bool
+
+
+def board_join(*, schema: str, board_id: int, channel_name: str, viewer: dict, since: int | None) -> Joined:
+    """Records the view, and reads the board's sequence, what a reconnecting client missed and
+    who is viewing (this view included)."""
+    changed = presence_services.viewer_heard(schema=schema, board_id=board_id, channel_name=channel_name, viewer=viewer)
+    announce = changed and presence_services.presence_changed(schema=schema, board_id=board_id)
     seq = live.board_seq(schema=schema, board_id=board_id)
-    if since is None:
-        return seq, []
-    return seq, live.board_messages_since(schema=schema, board_id=board_id, since=since)
+    missed = [] if since is None else live.board_messages_since(schema=schema, board_id=board_id, since=since)
+    viewers = presence_services.board_viewers(schema=schema, board_id=board_id)
+    return Joined(seq=seq, missed=missed, viewers=viewers, announce=announce)
 
 
-def board_close(*, tenant_id: str, board_id: int, channel_name: str) -> None:
-    from apps.projects.tenants.context import tenant_context
+def board_leave(*, schema: str, board_id: int, channel_name: str) -> bool:
+    """A view closed: True when the caller must announce the room."""
+    changed = presence_services.viewer_left(schema=schema, board_id=board_id, channel_name=channel_name)
+    return changed and presence_services.presence_changed(schema=schema, board_id=board_id)
 
-    tenant = _tenant_for(tenant_id)
-    if tenant is None:
-        return
-    with tenant_context(tenant):
-        presence_services.board_presence(board_id=board_id, channel_name=channel_name, viewer=None)
+
+def heartbeat_round(*, views: dict[tuple[str, int], list[tuple[str, dict]]]) -> list[tuple[str, int]]:
+    """The views whose clients answered, by board: the boards whose room the caller must announce."""
+    changed = presence_services.viewers_heard(views=views)
+    return [board for board in changed if presence_services.presence_changed(schema=board[0], board_id=board[1])]
+
+
+async def _announce_later(schema: str, board_id: int) -> None:
+    await asyncio.sleep(live.PRESENCE_COALESCE_SECONDS)
+    try:
+        await sync_to_async(presence_services.presence_announce, thread_sensitive=False)(
+            schema=schema, board_id=board_id
+        )
+    except Exception:  # Redis away: the next change or heartbeat sweep announces again
+        logger.exception("presence announcement failed", extra={"board_id": board_id, "schema": schema})
+
+
+def announce_later(schema: str, board_id: int) -> None:
+    task = asyncio.create_task(_announce_later(schema, board_id))
+    _announcements.add(task)
+    task.add_done_callback(_announcements.discard)
+
+
+class Heartbeat:
+    """This process's open board sockets, and the one task that keeps them in presence: every
+    HEARTBEAT_SECONDS it pings each socket, records in one Redis round trip (per board) the views
+    whose clients answered since the last round, and closes (4408) the ones silent for
+    SILENT_CLOSE_FACTOR x PRESENCE_EXPIRY_SECONDS. So a heartbeat costs no Redis call and no
+    thread per socket, and a process that dies stops keeping its views alive: they expire."""
+
+    def __init__(self) -> None:
+        self.sockets: dict[str, BoardConsumer] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.task: asyncio.Task | None = None
+
+    def add(self, consumer: "BoardConsumer") -> None:
+        loop = asyncio.get_running_loop()
+        if self.loop is not loop or self.task is None or self.task.done():  # a new event loop (tests)
+            self.loop, self.sockets = loop, {}
+            self.task = loop.create_task(self._run())
+        self.sockets[consumer.channel_name] = consumer
+
+    def discard(self, consumer: "BoardConsumer") -> None:
+        self.sockets.pop(consumer.channel_name, None)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(live.HEARTBEAT_SECONDS)
+            try:
+                await self.beat()
+            except Exception:  # Redis away: views expire and come back with the next round that works
+                logger.exception("presence heartbeat failed", extra={"sockets": len(self.sockets)})
+
+    async def beat(self) -> None:
+        now = time.monotonic()
+        # Answered the last ping (one heartbeat ago), with a second of slack for a slow client.
+        fresh = live.HEARTBEAT_SECONDS + 1.0
+        views: dict[tuple[str, int], list[tuple[str, dict]]] = {}
+        for consumer in list(self.sockets.values()):
+            silent = now - consumer.heard_at
+            if silent > SILENT_CLOSE_FACTOR * live.PRESENCE_EXPIRY_SECONDS:
+                self.discard(consumer)
+                await consumer.close(code=CLOSE_SILENT)
+                continue
+            if silent <= fresh:
+                views.setdefault((consumer.schema, consumer.board_id), []).append(
+                    (consumer.channel_name, consumer.viewer)
+                )
+            try:
+                await consumer.send(text_data=PING)
+            except (RuntimeError, OSError):  # closing as we speak: its disconnect takes it out
+                continue
+        if views:
+            for schema, board_id in await sync_to_async(heartbeat_round, thread_sensitive=False)(views=views):
+                announce_later(schema, board_id)
+
+
+heartbeat = Heartbeat()
 
 
 # How often an open board socket asks whether its token was revoked (logout, a new password,
@@ -81,9 +177,18 @@ SESSION_RECHECK_SECONDS = 15.0
 
 
 class BoardConsumer(AsyncWebsocketConsumer):
+    """One open board. Besides the board's messages, it gets a `ping` every HEARTBEAT_SECONDS
+    (Heartbeat); the client answers `pong` (as soon as the message arrives, so a background tab
+    whose timers the browser slows down still answers), which keeps the view listed in presence.
+    A client silent for SILENT_CLOSE_FACTOR x PRESENCE_EXPIRY_SECONDS is closed (4408): its socket
+    is most likely half-open (a sleeping laptop), and its view expired long before. (Not sooner:
+    a client that is only slow, on a loaded machine, would reconnect for nothing.)"""
+
     board_id: int
     group: str | None = None
-    tenant_id: str | None = None
+    schema: str | None = None
+    viewer: dict | None = None
+    heard_at: float = 0.0
     session_watch: asyncio.Task | None = None
 
     async def connect(self) -> None:
@@ -95,27 +200,39 @@ class BoardConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         opened = await database_sync_to_async(board_open)(
-            tenant_id=claims.tenant_id, claims=claims, board_id=self.board_id, channel_name=self.channel_name
+            tenant_id=claims.tenant_id, claims=claims, board_id=self.board_id
         )
         await self.accept(subprotocol=subprotocol)
         if opened is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        self.tenant_id = claims.tenant_id
+        self.schema, self.viewer = opened.schema, opened.viewer
         self.session_watch = asyncio.create_task(self._session_watch(jti=claims.jti, expires_at=claims.expires_at))
         self.group = live.board_group(opened.schema, self.board_id)
         # Join first, then read what was missed: a message sent in between arrives twice
         # (clients drop repeated seqs) rather than never.
         await self.channel_layer.group_add(self.group, self.channel_name)
-        seq, missed = await sync_to_async(board_catch_up)(
-            schema=opened.schema, board_id=self.board_id, since=self._since()
+        joined = await sync_to_async(board_join, thread_sensitive=False)(
+            schema=opened.schema,
+            board_id=self.board_id,
+            channel_name=self.channel_name,
+            viewer=opened.viewer,
+            since=self._since(),
         )
-        hello = {"seq": None, "type": "hello", "data": {"seq": seq, "viewers": opened.viewers}}
+        self.heard_at = time.monotonic()
+        heartbeat.add(self)
+        if joined.announce:
+            announce_later(opened.schema, self.board_id)
+        hello = {
+            "seq": None,
+            "type": "hello",
+            "data": {"seq": joined.seq, "viewers": joined.viewers, "heartbeat": live.HEARTBEAT_SECONDS},
+        }
         await self.send(text_data=json.dumps(hello))
-        if missed is None:
-            await self.send(text_data=json.dumps({"seq": None, "type": "resync", "data": {"seq": seq}}))
+        if joined.missed is None:
+            await self.send(text_data=json.dumps({"seq": None, "type": "resync", "data": {"seq": joined.seq}}))
         else:
-            for text in missed:
+            for text in joined.missed:
                 await self.send(text_data=text)
 
     def _since(self) -> int | None:
@@ -143,15 +260,20 @@ class BoardConsumer(AsyncWebsocketConsumer):
             self.session_watch.cancel()
         if self.group is None:
             return
+        heartbeat.discard(self)
         await self.channel_layer.group_discard(self.group, self.channel_name)
-        await database_sync_to_async(board_close)(
-            tenant_id=self.tenant_id, board_id=self.board_id, channel_name=self.channel_name
-        )
+        if await sync_to_async(board_leave, thread_sensitive=False)(
+            schema=self.schema, board_id=self.board_id, channel_name=self.channel_name
+        ):
+            announce_later(self.schema, self.board_id)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        # The board is read-only over the socket: changes go through the HTTP API.
+        # The board is read-only over the socket: changes go through the HTTP API. What a client
+        # sends is its heartbeat: "pong" to the server's ping, or a "ping" of its own.
+        if text_data in ("pong", "ping"):
+            self.heard_at = time.monotonic()  # the next heartbeat round keeps the view listed
         if text_data == "ping":
-            await self.send(text_data='{"seq": null, "type": "pong", "data": {}}')
+            await self.send(text_data=PONG)
 
     async def board_message(self, event: dict) -> None:
         await self.send(text_data=event["text"])

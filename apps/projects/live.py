@@ -46,12 +46,20 @@ def _key(schema: str, board_id: int, what: str) -> str:
     return f"{_prefix()}:{schema}:{board_id}:{what}"
 
 
-def board_broadcast(*, board_id: int, event: str, data: dict, sequenced: bool = True) -> None:
+def board_broadcast(
+    *, board_id: int, event: str, data: dict, sequenced: bool = True, schema: str | None = None
+) -> None:
     """Send `event` to everyone viewing the board, once the current transaction commits.
 
-    Unsequenced messages (who is viewing) are not kept for catch-up."""
-    schema = tenant_connection().schema_name
-    transaction.on_commit(partial(_send, schema, board_id, event, data, sequenced), using=tenant_db())
+    Unsequenced messages (who is viewing) are not kept for catch-up. `schema` names the tenant
+    where no tenant is active (the board's socket, which knows it from its handshake)."""
+    schema = schema or tenant_connection().schema_name
+    send = partial(_send, schema, board_id, event, data, sequenced)
+    connection = transaction.get_connection(tenant_db())
+    if connection.in_atomic_block:
+        connection.on_commit(send)
+    else:  # nothing to wait for (and no database connection opened just to learn that)
+        send()
 
 
 def _send(schema: str, board_id: int, event: str, data: dict, sequenced: bool) -> None:
@@ -92,17 +100,136 @@ def board_messages_since(*, schema: str, board_id: int, since: int) -> list[str]
     return messages
 
 
-def presence_set(*, schema: str, board_id: int, channel_name: str, viewer: dict | None) -> list[dict]:
-    """Record (or, with viewer None, forget) one open view; return everyone viewing."""
-    client = redis_client()
-    key = _key(schema, board_id, "viewers")
-    if viewer is None:
-        client.hdel(key, channel_name)
-    else:
-        client.hset(key, channel_name, json.dumps(viewer))
-        client.expire(key, LOG_TTL_SECONDS)
+# Presence: who has the board open. Each open socket is one entry (hash `viewers`: channel ->
+# viewer JSON) with the time it was last heard of (sorted set `seen`: channel -> seconds, by
+# Redis's clock, so every process agrees). Every HEARTBEAT_SECONDS each process pings its sockets
+# and refreshes the entries of those whose client answered the last ping; an entry not refreshed
+# for PRESENCE_EXPIRY_SECONDS is gone, whether or not the process that served it ran its
+# disconnect (a killed process never does). Every heartbeat round and every join sweeps the
+# board's stale entries, so a view whose process died is dropped within PRESENCE_EXPIRY_SECONDS
+# + HEARTBEAT_SECONDS, one whose client went silent (a half-open socket) within another
+# HEARTBEAT_SECONDS + 1, and a fresh page never lists either.
+HEARTBEAT_SECONDS = 2.0
+PRESENCE_EXPIRY_SECONDS = 4.5
+PRESENCE_KEY_TTL_SECONDS = 300  # a board nobody views leaves nothing behind
+# Changes to who is viewing are told at most once per this many seconds per board: a burst of N
+# joins then costs one message of the room to each viewer, not N of them (quadratic in the room).
+PRESENCE_COALESCE_SECONDS = 0.15
+PRESENCE_DUE_TTL_MS = 2000  # a claim to announce outlives a process that died before announcing
+
+_PRESENCE_SWEEP = """
+local now = redis.call('TIME')
+local cutoff = tonumber(now[1]) + tonumber(now[2]) / 1e6 - tonumber(ARGV[1])
+local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. cutoff)
+for _, channel in ipairs(stale) do
+  redis.call('ZREM', KEYS[2], channel)
+  redis.call('HDEL', KEYS[1], channel)
+end
+return {tonumber(now[1]) + tonumber(now[2]) / 1e6, #stale}
+"""
+
+# KEYS: viewers, seen. ARGV: expiry seconds, key ttl, channel, viewer JSON.
+# Marks the channel as heard now (adding it when new or swept); sweeps stale entries.
+# Returns how many entries it added or swept (0: nobody needs telling).
+_PRESENCE_TOUCH = f"""
+local swept = (function() {_PRESENCE_SWEEP} end)()
+local added = redis.call('ZADD', KEYS[2], string.format('%.6f', swept[1]), ARGV[3])
+if added == 1 then redis.call('HSET', KEYS[1], ARGV[3], ARGV[4]) end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return added + swept[2]
+"""
+
+# KEYS: viewers, seen. ARGV: expiry seconds, key ttl, then channel and viewer JSON pairs: many
+# views of one board heard at once (one process's heartbeat round). Returns as _PRESENCE_TOUCH.
+_PRESENCE_TOUCH_MANY = f"""
+local swept = (function() {_PRESENCE_SWEEP} end)()
+local now = string.format('%.6f', swept[1])
+local added = 0
+for i = 3, #ARGV, 2 do
+  if redis.call('ZADD', KEYS[2], now, ARGV[i]) == 1 then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    added = added + 1
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return added + swept[2]
+"""
+
+# KEYS: viewers, seen. ARGV: expiry seconds. The live entries' viewer JSON, stale ones swept.
+_PRESENCE_READ = f"""
+(function() {_PRESENCE_SWEEP} end)()
+return redis.call('HVALS', KEYS[1])
+"""
+
+# KEYS: viewers, seen. ARGV: channel. 1 when the entry was there.
+_PRESENCE_LEAVE = """
+redis.call('HDEL', KEYS[1], ARGV[1])
+return redis.call('ZREM', KEYS[2], ARGV[1])
+"""
+
+
+def _presence_keys(schema: str, board_id: int) -> list[str]:
+    return [_key(schema, board_id, "viewers"), _key(schema, board_id, "seen")]
+
+
+def presence_touch(*, schema: str, board_id: int, channel_name: str, viewer: dict) -> bool:
+    """One open view was heard from (its join, or a heartbeat). True when who is viewing changed:
+    the view is new (or had expired), or stale views were swept."""
+    changed = redis_client().eval(
+        _PRESENCE_TOUCH,
+        2,
+        *_presence_keys(schema, board_id),
+        PRESENCE_EXPIRY_SECONDS,
+        PRESENCE_KEY_TTL_SECONDS,
+        channel_name,
+        json.dumps(viewer),
+    )
+    return bool(changed)
+
+
+def presence_touch_many(*, views: dict[tuple[str, int], list[tuple[str, dict]]]) -> list[tuple[str, int]]:
+    """Views heard from, by board (`(schema, board_id)` -> `[(channel_name, viewer), ...]`), in one
+    round trip; the boards whose viewers changed (a view new or expired, stale views swept)."""
+    boards = list(views)
+    with redis_client().pipeline(transaction=False) as pipe:
+        for schema, board_id in boards:
+            pairs = [item for channel, viewer in views[(schema, board_id)] for item in (channel, json.dumps(viewer))]
+            pipe.eval(
+                _PRESENCE_TOUCH_MANY,
+                2,
+                *_presence_keys(schema, board_id),
+                PRESENCE_EXPIRY_SECONDS,
+                PRESENCE_KEY_TTL_SECONDS,
+                *pairs,
+            )
+        changed = pipe.execute()
+    return [board for board, count in zip(boards, changed, strict=True) if count]
+
+
+def presence_leave(*, schema: str, board_id: int, channel_name: str) -> bool:
+    """One view closed. True when it was still listed."""
+    return bool(redis_client().eval(_PRESENCE_LEAVE, 2, *_presence_keys(schema, board_id), channel_name))
+
+
+def presence_list(*, schema: str, board_id: int) -> list[dict]:
+    """Everyone viewing the board now, once per person (several tabs are one), by name."""
+    raw = redis_client().eval(_PRESENCE_READ, 2, *_presence_keys(schema, board_id), PRESENCE_EXPIRY_SECONDS)
     by_user: dict[str, dict] = {}
-    for raw in client.hvals(key):
-        entry = json.loads(raw)
+    for value in raw:
+        entry = json.loads(value)
         by_user[entry["user_id"]] = entry
-    return sorted(by_user.values(), key=lambda entry: entry["user_id"])
+    return sorted(by_user.values(), key=lambda entry: (entry.get("name") or "", entry["user_id"]))
+
+
+def presence_claim(*, schema: str, board_id: int) -> bool:
+    """True when the caller is the one to announce the board's presence after the coalescing
+    window (nobody else has claimed it); False when an announcement is already due."""
+    return bool(redis_client().set(_key(schema, board_id, "presence-due"), "1", nx=True, px=PRESENCE_DUE_TTL_MS))
+
+
+def presence_unclaim(*, schema: str, board_id: int) -> None:
+    """Called just before the announcement reads the room: a change after this claims anew, so
+    none is left untold."""
+    redis_client().delete(_key(schema, board_id, "presence-due"))

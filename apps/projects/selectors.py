@@ -465,6 +465,29 @@ def board_readable(*, caller: Caller, board_id: int) -> bool:
     return project_id is not None and READ in project_actions(caller=caller, project_id=project_id)
 
 
+MAX_CARDS_ASKED = 100
+
+
+def board_cards(*, caller: Caller, board_id: int, task_ids: list[int], filters: TaskFilters) -> list[dict]:
+    """Those of the board's cards `task_ids` that `filters` shows, as the board page renders them
+    (one query, two with the permission check). A filtered board asks this of the cards that
+    changed live, so a card enters or leaves the view just as a reload with the same filters
+    would show it."""
+    if len(task_ids) > MAX_CARDS_ASKED:
+        raise InvalidInput(f"ask for at most {MAX_CARDS_ASKED} cards at a time")
+    if not board_readable(caller=caller, board_id=board_id):
+        raise NotFound("No such board")
+    tasks = filters.apply(Task.objects.filter(board_id=board_id, id__in=task_ids))
+    return [_card(row) for row in _with_counts(tasks).order_by("column_id", "rank", "id").values(*CARD_VALUES)]
+
+
+def board_viewer(*, user_id: str) -> dict:
+    """Who a board's viewer is, as presence lists them: `{"user_id", "name"}`, with the initials
+    and colour of their avatar (the people directory's; "Unknown user" until it knows them)."""
+    person = people_get(user_ids=[user_id])[user_id]
+    return {"user_id": user_id, "name": person["name"], "initials": person["initials"], "palette": person["palette"]}
+
+
 def board_columns(*, caller: Caller, board_id: int) -> list[dict]:
     board = Board.objects.filter(pk=board_id).values("project_id").first()
     if board is None:

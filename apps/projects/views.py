@@ -6,7 +6,8 @@ from collections.abc import Callable
 from functools import wraps
 from urllib.parse import urlencode
 
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.core.exceptions import BadRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
@@ -50,6 +51,8 @@ def page_auth(view: View) -> View:
             return view(request, *args, **kwargs)
         except NotFound as exc:
             raise Http404(exc.message) from None
+        except InvalidInput as exc:  # a page's 400 (the API answers these itself)
+            raise BadRequest(exc.message) from None
 
     return wrapper
 
@@ -188,6 +191,19 @@ def _changed_by(task: dict, people: dict) -> dict[str, str]:
 
 # The newest entries of a card's history the panel shows; the older ones fold away.
 HISTORY_SHOWN = 15
+
+
+@require_GET
+@page_auth
+def board_cards(request: HttpRequest, board_id: int) -> HttpResponse:
+    """`{"cards": [card, ...]}`: those of the cards `?ids=1,2` that the board's filters (the page's
+    own query: q, assignee, label, due_before) show, as the board's live messages carry them."""
+    parts = [part.strip() for part in request.GET.get("ids", "").split(",") if part.strip()]
+    if not all(part.isascii() and part.isdigit() and len(part) <= 18 for part in parts):
+        raise InvalidInput("ids must be task ids separated by commas")
+    ids = [int(part) for part in parts]
+    found = selectors.board_cards(caller=request.claims, board_id=board_id, task_ids=ids, filters=_filters(request))
+    return JsonResponse({"cards": found})
 
 
 @require_GET

@@ -3,6 +3,7 @@
 
 import asyncio
 import json
+import time
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django_tenants.utils import schema_context
 
+from apps.projects import live
 from apps.projects.consumers import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED
 from apps.projects.services import projects as project_services
 from apps.projects.services import tasks as task_services
@@ -53,10 +55,32 @@ def _communicator(
 
 
 async def _receive_until(communicator: WebsocketCommunicator, kind: str, timeout: float = 3) -> dict:
+    """The next message of that type; the heartbeat is answered on the way, as the board's page does."""
     while True:
         message = json.loads(await communicator.receive_from(timeout=timeout))
         if message["type"] == kind:
             return message
+        if message["type"] == "ping":
+            await communicator.send_to(text_data="pong")
+
+
+async def _close_code(communicator: WebsocketCommunicator, timeout: float = 5) -> int:
+    """The code the server closed the socket with; what came before (presence, heartbeats) skipped."""
+    while (output := await communicator.receive_output(timeout=timeout))["type"] != "websocket.close":
+        pass
+    return output["code"]
+
+
+async def _board_messages(communicator: WebsocketCommunicator, count: int) -> list[dict]:
+    """The next `count` messages about the board (not who is viewing it, nor the heartbeat)."""
+    messages: list[dict] = []
+    while len(messages) < count:
+        message = json.loads(await communicator.receive_from(timeout=3))
+        if message["type"] == "ping":
+            await communicator.send_to(text_data="pong")
+        elif message["type"] != "presence":
+            messages.append(message)
+    return messages
 
 
 @pytest.mark.asyncio
@@ -68,7 +92,8 @@ async def test_a_move_reaches_an_open_board_and_a_reconnect_catches_up(committed
     connected, subprotocol = await communicator.connect()
     assert connected and subprotocol == "bearer"
     hello = await _receive_until(communicator, "hello")
-    assert hello["data"]["viewers"] == [{"user_id": "user-member", "name": "Unknown user"}]
+    [viewer] = hello["data"]["viewers"]
+    assert (viewer["user_id"], viewer["name"]) == ("user-member", "Unknown user")
 
     await sync_to_async(_move)(tenant, board, task_id, board["columns"][1])
     moved = await _receive_until(communicator, "task.moved")
@@ -81,7 +106,7 @@ async def test_a_move_reaches_an_open_board_and_a_reconnect_catches_up(committed
     again = _communicator(tenant, board["id"], since=moved["seq"])
     assert (await again.connect())[0]
     await _receive_until(again, "hello")
-    missed = [json.loads(await again.receive_from(timeout=3)) for _ in range(2)]
+    missed = await _board_messages(again, 2)
     assert [message["type"] for message in missed] == ["task.moved", "task.created"]
     assert [message["seq"] for message in missed] == [moved["seq"] + 1, moved["seq"] + 2]
     await again.disconnect()
@@ -101,7 +126,14 @@ async def test_an_idle_board_socket_outlasts_the_channel_layers_blocking_read(co
     assert (await communicator.connect())[0]
     await _receive_until(communicator, "hello")
 
-    await asyncio.sleep(get_channel_layer().brpop_timeout + 1.5)  # idle: the time under test, not a wait
+    # Idle (nothing for the board) for the time under test; only the heartbeat is answered. (A read
+    # that times out would cancel the app: the communicator's way.)
+    idle_until = time.monotonic() + get_channel_layer().brpop_timeout + 1.5
+    while time.monotonic() < idle_until:
+        message = json.loads(await communicator.receive_from(timeout=live.HEARTBEAT_SECONDS + 3))
+        assert message["type"] in ("ping", "presence")  # the heartbeat, and our own join told to the room
+        if message["type"] == "ping":
+            await communicator.send_to(text_data="pong")
     await sync_to_async(_move)(tenant, board, task_id, board["columns"][1])
     moved = await _receive_until(communicator, "task.moved")
     assert moved["data"]["column"] == board["columns"][1]
@@ -145,12 +177,12 @@ async def test_an_open_socket_is_closed_once_its_token_is_revoked_or_expires(com
     await _receive_until(signed_out, "hello")
     jti = jwt.decode(signed_out.scope["subprotocols"][1], options={"verify_signature": False})["jti"]
     await sync_to_async(revocation_redis(settings.REDIS_URL).set)(revoked_jti_key(jti), "1", ex=60)
-    assert (await signed_out.receive_output(timeout=3))["code"] == consumers.CLOSE_UNAUTHENTICATED
+    assert await _close_code(signed_out, timeout=3) == consumers.CLOSE_UNAUTHENTICATED
 
     expiring = _communicator(tenant, board["id"], lifetime=2)
     assert (await expiring.connect())[0]
     await _receive_until(expiring, "hello")
-    assert (await expiring.receive_output(timeout=5))["code"] == consumers.CLOSE_UNAUTHENTICATED
+    assert await _close_code(expiring) == consumers.CLOSE_UNAUTHENTICATED
 
 
 @pytest.fixture
@@ -181,6 +213,8 @@ async def test_two_tenants_stay_apart_under_concurrent_asgi_traffic(asgi_server:
             ready.set()
             while True:
                 message = json.loads(await asyncio.wait_for(ws.recv(), timeout=15))
+                if message["type"] == "ping":
+                    await ws.send("pong")
                 seen.append(message)
                 if message["type"] == "task.created" and message["data"]["title"] == f"done-{index}":
                     return
