@@ -27,8 +27,14 @@ def _avatar(user_id: str, people: Mapping[str, dict]) -> str:
     )
 
 
-def card_html(task: Mapping[str, Any], people: Mapping[str, dict]) -> str:
-    labels = "".join(f'<span class="label">{_text(label)}</span>' for label in task["labels"])
+def _label(name: str, colours: Mapping[str, str]) -> str:
+    colour = colours.get(name)
+    attribute = f' data-colour="{_text(colour)}"' if colour else ""
+    return f'<span class="label"{attribute}>{_text(name)}</span>'
+
+
+def card_html(task: Mapping[str, Any], people: Mapping[str, dict], label_colours: Mapping[str, str]) -> str:
+    labels = "".join(_label(label, label_colours) for label in task["labels"])
     due = task.get("due_date")
     subtasks = task.get("subtasks_total")
     comments = task.get("comment_count")
@@ -47,7 +53,9 @@ def card_html(task: Mapping[str, Any], people: Mapping[str, dict]) -> str:
     )
 
 
-def cards_html(tasks: Iterable[Mapping[str, Any]], people: Mapping[str, dict]) -> SafeString:
+def cards_html(
+    tasks: Iterable[Mapping[str, Any]], people: Mapping[str, dict], label_colours: Mapping[str, str]
+) -> SafeString:
     """A column's cards, in order, ready for the template (each value escaped above); `people`
-    by id, as selectors.people_get gives them."""
-    return mark_safe("".join(card_html(task, people) for task in tasks))  # noqa: S308 (built from escaped parts)
+    by id, as selectors.people_get gives them; the project's label colours by name."""
+    return mark_safe("".join(card_html(task, people, label_colours) for task in tasks))  # noqa: S308 (built from escaped parts)

@@ -161,8 +161,9 @@ def board_page(request: HttpRequest, board_id: int) -> HttpResponse:
     board = selectors.board_get(caller=request.claims, board_id=board_id, filters=filters)
     labels = sorted({label for column in board["columns"] for task in column["tasks"] for label in task["labels"]})
     people = {person["id"]: person for person in board["people"]}
+    label_colours = {label["name"]: label["colour"] for label in board["labels"]}
     for column in board["columns"]:
-        column["cards_html"] = cards.cards_html(column["tasks"], people)
+        column["cards_html"] = cards.cards_html(column["tasks"], people, label_colours)
     context = {
         "board": board,
         "seq": seq,

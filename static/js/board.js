@@ -89,6 +89,9 @@
   const people = new Map(JSON.parse(document.getElementById("board-people").textContent).map((p) => [p.id, p]));
   const UNKNOWN = { name: "Unknown user", initials: "?", palette: 12 };
 
+  // The project's label colours by name; `labels.updated` keeps them current.
+  const labelColours = new Map(JSON.parse(document.getElementById("board-labels").textContent).map((l) => [l.name, l.colour]));
+
   function avatarFor(userId, name) {
     const person = people.get(userId) || { ...UNKNOWN, name: name || UNKNOWN.name };
     const avatar = document.createElement("span");
@@ -115,6 +118,7 @@
       const chip = document.createElement("span");
       chip.className = "label";
       chip.textContent = label;
+      if (labelColours.has(label)) chip.dataset.colour = labelColours.get(label);
       labels.appendChild(chip);
     }
     meta.appendChild(labels);
@@ -565,6 +569,14 @@
         for (const [taskId, rank] of Object.entries(data.ranks)) {
           const card = findCard(taskId);
           if (card) card.dataset.rank = rank;
+        }
+        break;
+      case "labels.updated":
+        labelColours.clear();
+        for (const label of data.labels || []) labelColours.set(label.name, label.colour);
+        for (const chip of document.querySelectorAll("li.card .label")) {
+          if (labelColours.has(chip.textContent)) chip.dataset.colour = labelColours.get(chip.textContent);
+          else delete chip.dataset.colour;
         }
         break;
       case "column.created":

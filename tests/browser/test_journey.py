@@ -153,7 +153,7 @@ def test_a_new_team_goes_from_the_landing_page_to_a_shared_live_board(browser: B
     a.wait_for_selector(f"{columns} .column-item[data-name=Review]")
     items = a.locator(f"{columns} .column-item")
     handle_drag(a, items.last.locator(".drag-handle"), items.nth(1))
-    a.wait_for_function(f"document.querySelectorAll('{columns} .column-item')[1].dataset.name === 'Review'")
+    expect(items.nth(1)).to_have_attribute("data-name", "Review")
     shot(a, "04-column-dragged", full_page=True)
 
     # 5. A teammate invited from the members page, into this project.

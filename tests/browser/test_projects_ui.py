@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Locator, Page, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from tests.browser.test_board import (
     CHROMIUM,
@@ -152,9 +152,7 @@ def test_a_project_from_the_longer_template_run_from_its_settings(browser: Brows
     assert column_names(page, board_id)[-1] == "QA"
     items = page.locator(f"#board-{board_id}-columns .column-item")
     handle_drag(page, items.last.locator(".drag-handle"), items.nth(1))
-    page.wait_for_function(
-        f"document.querySelectorAll('#board-{board_id}-columns .column-item')[1].dataset.name === 'QA'"
-    )
+    expect(items.nth(1)).to_have_attribute("data-name", "QA")
     page.wait_for_selector("#page-status:has-text('QA moved to place 2')")
     shot(page, "04-column-dragged", full_page=True)
 

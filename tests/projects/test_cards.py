@@ -30,19 +30,29 @@ PEOPLE = {
 }
 
 
+COLOURS = {"ops": "#216e4e", '"><img src=x onerror=alert(1)>': '"><b>x'}
+
+
 @pytest.mark.parametrize("task", TASKS, ids=["everything", "nothing", "hostile"])
 def test_a_card_is_the_bytes_its_template_renders(task: dict) -> None:
-    assert card_html(task, PEOPLE) == render_to_string("projects/_card.html", {"task": task, "people": PEOPLE})
+    context = {"task": task, "people": PEOPLE, "label_colours": COLOURS}
+    assert card_html(task, PEOPLE, COLOURS) == render_to_string("projects/_card.html", context)
 
 
 def test_a_card_shows_its_assignees_by_name_and_initials() -> None:
-    html = card_html(TASKS[0], PEOPLE)
+    html = card_html(TASKS[0], PEOPLE, COLOURS)
     assert '<span class="avatar avatar-c0" title="Ana Lima">AL</span>' in html
     # Someone the directory has not heard of yet: grey, "Unknown user", never their id.
     assert 'title="Unknown user">?</span>' in html and ">BO<" not in html
 
 
 def test_what_a_card_shows_is_escaped() -> None:
-    html = cards_html(TASKS[2:], PEOPLE)
+    html = cards_html(TASKS[2:], PEOPLE, COLOURS)
     assert "<script>" not in html and "<img" not in html and "<b>" not in html and "<B" not in html
     assert "&lt;script&gt;" in html
+
+
+def test_a_label_chip_carries_its_projects_colour() -> None:
+    html = card_html(TASKS[0], PEOPLE, COLOURS)
+    assert '<span class="label" data-colour="#216e4e">ops</span>' in html
+    assert '<span class="label">urgent</span>' in html

@@ -33,3 +33,9 @@ def avatar(user_id: object, people: Mapping[str, dict] | Iterable[dict] | None) 
 @register.filter
 def person_name(user_id: object, people: Mapping[str, dict] | Iterable[dict] | None) -> str:
     return _lookup(user_id, people)["name"]
+
+
+@register.filter
+def label_colour(name: object, colours: Mapping[str, str] | None) -> str:
+    """A label's hex colour by its name (`{{ label|label_colour:label_colours }}`), or ""."""
+    return (colours or {}).get(str(name), "")
