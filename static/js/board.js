@@ -15,53 +15,9 @@
   let heardAt = Date.now();
   let heartbeatSeconds = 2;
 
-  // Django's CSRF cookie (`__Host-csrftoken` where CSRF_COOKIE_HOST_PREFIX is on): the gateway and the
-  // services compare X-CSRFToken with it on every cookie-authenticated write.
-  function csrfToken() {
-    const match = document.cookie.match(/(?:^|;\s*)(?:__Host-)?csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
-
-  function goToLogin() {
-    const next = window.location.pathname + window.location.search;
-    window.location.assign(`/login?next=${encodeURIComponent(next)}`);
-  }
-
-  // Access tokens live 15 minutes; the refresh_token cookie renews them without a new sign-in.
-  let refreshing = null;
-  function sessionRefresh() {
-    if (!refreshing) {
-      refreshing = fetch("/api/auth/refresh", {
-        method: "POST", credentials: "same-origin",
-        headers: { "X-CSRFToken": csrfToken(), "Content-Type": "application/json", Accept: "application/json" },
-        body: "{}",
-      }).then((response) => response.ok).catch(() => false).finally(() => { refreshing = null; });
-    }
-    return refreshing;
-  }
-
-  async function api(method, path, body, isForm, isRetry) {
-    const headers = { "X-CSRFToken": csrfToken(), Accept: "application/json" };
-    if (!isForm && body !== undefined) headers["Content-Type"] = "application/json";
-    const response = await fetch(path, {
-      method, headers, credentials: "same-origin",
-      body: body === undefined ? undefined : (isForm ? body : JSON.stringify(body)),
-    });
-    if (response.status === 401 && !isRetry) {
-      if (await sessionRefresh()) return api(method, path, body, isForm, true);
-      goToLogin();
-    }
-    const data = response.status === 204 ? null : await response.json().catch(() => null);
-    if (!response.ok) {
-      const message = (data && data.error && data.error.message) || response.statusText;
-      const error = new Error(message);
-      error.status = response.status;
-      error.code = data && data.error && data.error.code;
-      error.details = data && data.error;
-      throw error;
-    }
-    return data;
-  }
+  // The page's one fetch helper (static/js/api.js): JSON, or FormData when `isForm`.
+  const { csrfToken, sessionRefresh } = window.PlatformApi;
+  const api = (method, path, body, isForm) => window.PlatformApi.request(method, path, body, { form: isForm });
 
   function toast(message, kind) {
     const box = document.createElement("div");

@@ -13,61 +13,9 @@
   const projectRole = document.getElementById("invite-project-role");
   const projectNames = new Map();
 
-  // Django's CSRF cookie (`__Host-csrftoken` where CSRF_COOKIE_HOST_PREFIX is on): the gateway and the
-  // services compare X-CSRFToken with it on every cookie-authenticated write.
-  function csrfToken() {
-    const match = document.cookie.match(/(?:^|;\s*)(?:__Host-)?csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
-
-  function goToLogin() {
-    const next = window.location.pathname + window.location.search;
-    window.location.assign(`/login?next=${encodeURIComponent(next)}`);
-  }
-
-  // Access tokens live 15 minutes; the refresh_token cookie renews them without a new sign-in.
-  let refreshing = null;
-  function sessionRefresh() {
-    if (!refreshing) {
-      refreshing = fetch("/api/auth/refresh", {
-        method: "POST", credentials: "same-origin",
-        headers: { "X-CSRFToken": csrfToken(), "Content-Type": "application/json", Accept: "application/json" },
-        body: "{}",
-      }).then((response) => response.ok).catch(() => false).finally(() => { refreshing = null; });
-    }
-    return refreshing;
-  }
-
-  async function api(method, path, body, isRetry) {
-    const headers = { "X-CSRFToken": csrfToken(), Accept: "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    let response;
-    try {
-      response = await fetch(path, {
-        method, headers, credentials: "same-origin",
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (networkError) {
-      const error = new Error("The server could not be reached. Check your connection and try again.");
-      error.status = 0;
-      throw error;
-    }
-    if (response.status === 401 && !isRetry) {
-      if (await sessionRefresh()) return api(method, path, body, true);
-      goToLogin();
-    }
-    const data = response.status === 204 ? null : await response.json().catch(() => null);
-    if (!response.ok) {
-      const message = (data && data.error && data.error.message) || response.statusText || "Something went wrong";
-      const error = new Error(message);
-      error.status = response.status;
-      error.code = data && data.error && data.error.code;
-      error.fields = (data && data.error && data.error.fields) || {};
-      error.retryAfter = response.headers.get("Retry-After");
-      throw error;
-    }
-    return data;
-  }
+  // The platform's fetch helper (static/js/api.js).
+  const api = (method, path, body) =>
+    window.PlatformApi.request(method, path, body, { unreachable: "The server could not be reached. Check your connection and try again." });
 
   function say(message) {
     // Emptied first, so the same sentence twice is announced twice.

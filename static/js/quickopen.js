@@ -29,22 +29,7 @@
 
   /* ---- the API, with the session renewed once when the access token expired ---- */
 
-  function csrfToken() {
-    const match = document.cookie.match(/(?:^|;\s*)(?:__Host-)?csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
-
-  async function sessionRefresh() {
-    try {
-      const response = await fetch("/api/auth/refresh", {
-        method: "POST", credentials: "same-origin", body: "{}",
-        headers: { "X-CSRFToken": csrfToken(), "Content-Type": "application/json", Accept: "application/json" },
-      });
-      return response.ok;
-    } catch (error) {
-      return false;
-    }
-  }
+  const { sessionRefresh } = window.PlatformApi;  // static/js/api.js
 
   async function searchFetch(text, signal, isRetry) {
     const response = await fetch(`/api/search?q=${encodeURIComponent(text)}&limit=${LIMIT}`, {
