@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.test_board import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, PageProblems
+from tests.browser.test_board import CHROMIUM, SCREENSHOTS, PageProblems
 from tests.e2e.stack import Stack, stack_run
 
 PORT_BASE = int(os.environ.get("PANEL_PORT_BASE", "19400"))
@@ -36,14 +36,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with stack_run(port_base=PORT_BASE, db_prefix="panel_", redis_db=7, data_dir=data_dir, seed=True) as running:
         assert any("demo seeded" in line for line in running.lines), running.log_tail()
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser(stack: Stack) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(autouse=True)

@@ -18,9 +18,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.test_board import CHROMIUM, CHROMIUM_ARGS, PageProblems
+from tests.browser.test_board import CHROMIUM, PageProblems
 from tests.browser.test_projects_ui import handle_drag
 from tests.e2e.stack import ROOT, Stack, stack_run
 from tests.helpers import wait_until
@@ -45,14 +45,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("journey-data")
     with stack_run(port_base=PORT, db_prefix="journey_", redis_db=12, data_dir=data_dir, seed=False) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser(stack: Stack) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def shot(page: Page, name: str, **options: object) -> None:

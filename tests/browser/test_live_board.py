@@ -25,9 +25,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.test_board import CHROMIUM, CHROMIUM_ARGS, DEMO_EMAIL, DEMO_PASSWORD, WAIT_MS, PageProblems
+from tests.browser.test_board import CHROMIUM, DEMO_EMAIL, DEMO_PASSWORD, WAIT_MS, PageProblems
 from tests.e2e.stack import ROOT, Stack, stack_run
 
 PORT_BASE = int(os.environ.get("LIVE_BROWSER_PORT_BASE", "19500"))
@@ -123,20 +123,6 @@ def team(stack: Stack) -> dict:
         "teammate": Api(TEAMMATE["email"], TEAMMATE["password"]),
         "teammate_id": joined.json()["user_id"],
     }
-
-
-@pytest.fixture(scope="module")
-def browser(stack: Stack) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture(scope="module")
-def screenshots() -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
 
 
 def signed_in(browser: Browser, address: str, password: str, name: str) -> tuple[Page, PageProblems]:

@@ -14,11 +14,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.browser.test_board import (
     CHROMIUM,
-    CHROMIUM_ARGS,
     DEMO_EMAIL,
     DEMO_PASSWORD,
     SCREENSHOTS,
@@ -41,14 +40,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with stack_run(port_base=PORT_BASE, db_prefix="settings_", redis_db=6, data_dir=data_dir, seed=True) as running:
         assert any("demo seeded" in line for line in running.lines), running.log_tail()
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser(stack: Stack) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.test_board import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, WAIT_MS, PageProblems
+from tests.browser.test_board import CHROMIUM, WAIT_MS, PageProblems
 from tests.e2e.stack import Stack, stack_run
 from tests.helpers import wait_until
 from tests.mail import mailcatcher
@@ -44,20 +44,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     env = {"GATEWAY_RATE_LIMIT_SIGNUP": "30/minute"}
     with stack_run(port_base=PORT_BASE, db_prefix="signup_", redis_db=3, data_dir=data_dir, env=env) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser(stack: Stack) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture(scope="module")
-def screenshots() -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
 
 
 @pytest.fixture(scope="module")
