@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django.db import transaction
 from django.db.models import Count, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
@@ -639,28 +640,28 @@ def project_label_names(*, project_id: int) -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
+_Part = TypeVar("_Part", Comment, WorkLog, Subtask, Attachment)
+
+
+def _task_part_get(model: type[_Part], *, caller: Caller, pk: int, what: str) -> _Part:
+    """One part of a task (with its task), if the caller may read the task's project."""
+    part = model.objects.select_related("task").filter(pk=pk).first()
+    if part is None:
+        raise NotFound(f"No such {what}")
+    require(project_actions(caller=caller, project_id=part.task.project_id), READ, what=what)
+    return part
+
+
 def comment_get(*, caller: Caller, comment_id: int) -> Comment:
-    comment = Comment.objects.select_related("task").filter(pk=comment_id).first()
-    if comment is None:
-        raise NotFound("No such comment")
-    require(project_actions(caller=caller, project_id=comment.task.project_id), READ, what="comment")
-    return comment
+    return _task_part_get(Comment, caller=caller, pk=comment_id, what="comment")
 
 
 def worklog_get(*, caller: Caller, worklog_id: int) -> WorkLog:
-    worklog = WorkLog.objects.select_related("task").filter(pk=worklog_id).first()
-    if worklog is None:
-        raise NotFound("No such work log")
-    require(project_actions(caller=caller, project_id=worklog.task.project_id), READ, what="work log")
-    return worklog
+    return _task_part_get(WorkLog, caller=caller, pk=worklog_id, what="work log")
 
 
 def subtask_get(*, caller: Caller, subtask_id: int) -> Subtask:
-    subtask = Subtask.objects.select_related("task").filter(pk=subtask_id).first()
-    if subtask is None:
-        raise NotFound("No such subtask")
-    require(project_actions(caller=caller, project_id=subtask.task.project_id), READ, what="subtask")
-    return subtask
+    return _task_part_get(Subtask, caller=caller, pk=subtask_id, what="subtask")
 
 
 def task_version(*, task_id: int) -> int | None:
@@ -678,11 +679,7 @@ def attachment_previewable(attachment: object) -> bool:
 
 
 def attachment_get(*, caller: Caller, attachment_id: int) -> Attachment:
-    attachment = Attachment.objects.select_related("task").filter(pk=attachment_id).first()
-    if attachment is None:
-        raise NotFound("No such attachment")
-    require(project_actions(caller=caller, project_id=attachment.task.project_id), READ, what="attachment")
-    return attachment
+    return _task_part_get(Attachment, caller=caller, pk=attachment_id, what="attachment")
 
 
 def worklog_totals(*, caller: Caller, project_id: int, task_id: int | None = None) -> dict:
