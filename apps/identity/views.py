@@ -205,6 +205,7 @@ def member_page(view: View) -> View:
             raise PermissionDenied("You are no longer a member of this organization")
         request.claims = claims  # type: ignore[attr-defined]  # the top bar (apps.common.context_processors)
         request.topbar_person = _person(membership.user)  # type: ignore[attr-defined]
+        request.topbar_org = membership.organization.name  # type: ignore[attr-defined]
         return view(request, membership, *args, **kwargs)
 
     return wrapper

@@ -22,6 +22,7 @@ from apps.projects.permissions import may_create_project
 from apps.projects.schemas import TaskOut
 from apps.projects.services.boards import BOARD_TEMPLATES
 from apps.projects.services.labels import colours_next
+from apps.projects.tenants.context import current_tenant
 
 View = Callable[..., HttpResponse]
 
@@ -47,6 +48,8 @@ def page_auth(view: View) -> View:
         except InvalidToken:
             return _login_redirect(request)
         request.topbar_person = selectors.people_get(user_ids=[request.claims.user_id])[request.claims.user_id]
+        tenant = current_tenant()
+        request.topbar_org = tenant.name if tenant is not None else ""
         try:
             return view(request, *args, **kwargs)
         except NotFound as exc:

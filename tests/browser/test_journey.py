@@ -122,6 +122,12 @@ def test_a_new_team_goes_from_the_landing_page_to_a_shared_live_board(browser: B
     a.click("form button[type=submit]")
     a.wait_for_url("**/projects/")
 
+    expect(a.locator(".global-bar .brand")).to_have_text(org_name)
+    a.click("details.user-menu summary")
+    expect(a.locator(".user-menu-body")).to_contain_text(OWNER["name"])
+    expect(a.locator(".global-bar a[href='/admin/']")).to_be_visible()  # the owner is its admin
+    a.click("details.user-menu summary")
+
     # 3. An empty organization offers a project: from the Kanban template.
     expect(a.get_by_role("heading", name="Create your first project")).to_be_visible()
     shot(a, "03-empty-organization")

@@ -338,3 +338,13 @@ def test_an_invitation_lands_on_its_projects_board_once_joined(project, as_membe
 def test_an_organizations_address_opens_its_projects(as_member) -> None:
     response = page(as_member, "/")
     assert response.status_code == 302 and response["Location"] == "/projects/"
+
+
+def test_the_top_bar_names_the_person_and_the_organization(as_member) -> None:
+    html = page(as_member, "/projects/").content.decode()
+    assert (
+        '<a class="brand" href="/projects/"><span class="brand-mark" aria-hidden="true"></span>Tenant proj_a</a>'
+        in html
+    )
+    assert 'action="/logout"' in html and "Sign out" in html
+    assert 'href="/admin/"' not in html  # a member is not the organization's admin
