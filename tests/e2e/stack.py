@@ -69,12 +69,15 @@ def stack_databases_drop(*, db_prefix: str, postgres_url: str) -> None:
         roles: list[str] = []
         if f"{db_prefix}projects" in names:
             with psycopg.connect(f"{postgres_url}/{db_prefix}projects") as projects:
-                roles = [
-                    row[0]
-                    for row in projects.execute(
-                        "SELECT database_role FROM project_tenants_tenant WHERE database_role <> ''"
-                    )
-                ]
+                try:
+                    roles = [
+                        row[0]
+                        for row in projects.execute(
+                            "SELECT database_role FROM project_tenants_tenant WHERE database_role <> ''"
+                        )
+                    ]
+                except psycopg.errors.UndefinedTable:
+                    pass  # a run stopped before it migrated: no tenant, no role to drop
         for name in names:
             server.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         for role in roles:
