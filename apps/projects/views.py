@@ -261,6 +261,8 @@ def search_page(request: HttpRequest) -> HttpResponse:
     )
 
 
+@require_GET
+@page_auth
 def archived_cards(request: HttpRequest, board_id: int) -> HttpResponse:
     """The board's archived cards (shown in the panel), each to open or restore."""
     board = selectors.board_summary(caller=request.claims, board_id=board_id)

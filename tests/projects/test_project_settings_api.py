@@ -348,3 +348,29 @@ def test_the_top_bar_names_the_person_and_the_organization(as_member) -> None:
     )
     assert 'action="/logout"' in html and "Sign out" in html
     assert 'href="/admin/"' not in html  # a member is not the organization's admin
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/projects/",
+        "/projects/1/settings/",
+        "/boards/1/",
+        "/boards/1/cards/?ids=1",
+        "/boards/1/tasks/1/",
+        "/boards/1/archived/",
+        "/search/?q=x",
+    ],
+)
+def test_every_page_sends_an_anonymous_visitor_to_sign_in(tenant_a, path: str) -> None:
+    from django.test import Client
+
+    response = Client().get(path, HTTP_X_TENANT_ID=tenant_a.tenant_id)
+    assert response.status_code == 302 and response["Location"].startswith("/login?next="), (path, response)
+
+
+def test_every_page_route_is_in_the_sign_in_test() -> None:
+    from apps.projects.urls import urlpatterns
+
+    assert len(urlpatterns) == 8, "a new page: add it to test_every_page_sends_an_anonymous_visitor_to_sign_in"
