@@ -5,6 +5,7 @@ Each suite picks its own port base, database prefix and Redis DB, so suites (and
 as Ctrl-C would, and must then leave nothing listening.
 """
 
+import contextlib
 import os
 import queue
 import signal
@@ -68,16 +69,17 @@ def stack_databases_drop(*, db_prefix: str, postgres_url: str) -> None:
         ]
         roles: list[str] = []
         if f"{db_prefix}projects" in names:
-            with psycopg.connect(f"{postgres_url}/{db_prefix}projects") as projects:
-                try:
-                    roles = [
-                        row[0]
-                        for row in projects.execute(
-                            "SELECT database_role FROM project_tenants_tenant WHERE database_role <> ''"
-                        )
-                    ]
-                except psycopg.errors.UndefinedTable:
-                    pass  # a run stopped before it migrated: no tenant, no role to drop
+            # A run stopped before it migrated has no tenant table, and no role to drop.
+            with (
+                psycopg.connect(f"{postgres_url}/{db_prefix}projects") as projects,
+                contextlib.suppress(psycopg.errors.UndefinedTable),
+            ):
+                roles = [
+                    row[0]
+                    for row in projects.execute(
+                        "SELECT database_role FROM project_tenants_tenant WHERE database_role <> ''"
+                    )
+                ]
         for name in names:
             server.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         for role in roles:
