@@ -98,7 +98,10 @@ def column_names(page: Page, board_id: int) -> list[str]:
 
 
 def handle_drag(page: Page, handle: Locator, target: Locator) -> None:
-    """A person's drag by the handle, upwards onto the target row's top half, in small steps."""
+    """A person's drag by the handle, upwards onto the target row's top half, in small steps (the
+    two rows scrolled into view first: the mouse only reaches what the viewport shows)."""
+    target.scroll_into_view_if_needed()
+    handle.scroll_into_view_if_needed()
     start, end = handle.bounding_box(), target.bounding_box()
     assert start and end
     x, y = start["x"] + start["width"] / 2, start["y"] + start["height"] / 2
