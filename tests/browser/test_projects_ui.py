@@ -99,7 +99,8 @@ def column_names(page: Page, board_id: int) -> list[str]:
 
 def handle_drag(page: Page, handle: Locator, target: Locator) -> None:
     """A person's drag by the handle, upwards onto the target row's top half, in small steps (the
-    two rows scrolled into view first: the mouse only reaches what the viewport shows)."""
+    two rows scrolled into view first: the mouse only reaches what the viewport shows), pausing
+    where a person's hand would so SortableJS's 150 ms animation settles on a loaded machine."""
     target.scroll_into_view_if_needed()
     handle.scroll_into_view_if_needed()
     start, end = handle.bounding_box(), target.bounding_box()
@@ -107,9 +108,12 @@ def handle_drag(page: Page, handle: Locator, target: Locator) -> None:
     x, y = start["x"] + start["width"] / 2, start["y"] + start["height"] / 2
     page.mouse.move(x, y)
     page.mouse.down()
+    page.wait_for_timeout(100)
     page.mouse.move(x + 3, y - 8, steps=5)
     page.mouse.move(end["x"] + 20, end["y"] + end["height"] / 2, steps=25)
+    page.wait_for_timeout(300)
     page.mouse.move(end["x"] + 20, end["y"] + 3, steps=10)
+    page.wait_for_timeout(400)
     page.mouse.up()
 
 
