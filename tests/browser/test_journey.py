@@ -255,6 +255,9 @@ def test_a_new_team_goes_from_the_landing_page_to_a_shared_live_board(browser: B
 
     (SHOTS / "journey-axe.json").write_text(json.dumps(axe_report, indent=2))
     assert axe_report == {"board": [], "card panel": []}, axe_report
+    # A's saves raced B's moves: a save of a card B had just moved is refused as stale (409) and
+    # the panel sends it again on the new version (the fields above show that it landed).
+    a_problems.failed = [entry for entry in a_problems.failed if not re.match(r"409 PATCH .*/api/tasks/\d+$", entry)]
     a_problems.assert_none()
     a_context.close()
     print(f"presence dropped the closed page after {gone_after:.1f} s")
