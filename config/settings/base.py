@@ -49,6 +49,8 @@ JWT_ISSUER = env_str("JWT_ISSUER", "kanban-identity")
 JWT_AUDIENCE = env_str("JWT_AUDIENCE", "kanban-platform")
 # Service-to-service calls carry this in X-Internal-Token; the gateway never routes /internal/.
 INTERNAL_API_TOKEN = env_secret("INTERNAL_API_TOKEN", dev_default="dev-internal-token", debug=DEBUG)
+# The shortener signs a task link's visit with it; the projects service's shared view checks it.
+SHARE_GRANT_SECRET = env_secret("SHARE_GRANT_SECRET", dev_default="dev-share-grant-secret", debug=DEBUG)
 
 
 # Connection pools (docs/benchmarks.md, "Connection budget"). Every process keeps one bounded

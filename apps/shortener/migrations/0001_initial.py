@@ -5,53 +5,71 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='VisitInbox',
+            name="VisitInbox",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=64)),
-                ('tenant_id', models.CharField(max_length=64)),
-                ('accessed_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now())),
-                ('referrer', models.TextField(blank=True, null=True)),
-                ('user_agent', models.TextField(blank=True, null=True)),
-                ('visitor', models.CharField(max_length=64)),
-                ('country', models.CharField(blank=True, max_length=2, null=True)),
-                ('bot', models.BooleanField()),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("code", models.CharField(max_length=64)),
+                ("tenant_id", models.CharField(max_length=64)),
+                ("accessed_at", models.DateTimeField(db_default=django.db.models.functions.datetime.Now())),
+                ("referrer", models.TextField(blank=True, null=True)),
+                ("user_agent", models.TextField(blank=True, null=True)),
+                ("visitor", models.CharField(max_length=64)),
+                ("country", models.CharField(blank=True, max_length=2, null=True)),
+                ("bot", models.BooleanField()),
             ],
         ),
         migrations.CreateModel(
-            name='Link',
+            name="Link",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=64, unique=True)),
-                ('tenant_id', models.CharField(db_index=True, max_length=64)),
-                ('tenant_slug', models.CharField(max_length=63)),
-                ('target', models.TextField(blank=True)),
-                ('task_id', models.BigIntegerField(blank=True, null=True)),
-                ('task_key', models.CharField(blank=True, max_length=40)),
-                ('task_title', models.CharField(blank=True, max_length=500)),
-                ('project_id', models.BigIntegerField(blank=True, null=True)),
-                ('created_by', models.CharField(max_length=64)),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('max_visits', models.PositiveIntegerField(blank=True, null=True)),
-                ('visits', models.PositiveIntegerField(default=0)),
-                ('password_hash', models.CharField(blank=True, max_length=200)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_reason', models.CharField(blank=True, choices=[('active', 'Active'), ('expired', 'Expired'), ('used_up', 'Used Up'), ('revoked', 'Revoked')], max_length=20)),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('created_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now())),
-                ('updated_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now())),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("code", models.CharField(max_length=64, unique=True)),
+                ("tenant_id", models.CharField(db_index=True, max_length=64)),
+                ("tenant_slug", models.CharField(max_length=63)),
+                ("target", models.TextField(blank=True)),
+                ("task_id", models.BigIntegerField(blank=True, null=True)),
+                ("task_key", models.CharField(blank=True, max_length=40)),
+                ("task_title", models.CharField(blank=True, max_length=500)),
+                ("project_id", models.BigIntegerField(blank=True, null=True)),
+                ("created_by", models.CharField(max_length=64)),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                ("max_visits", models.PositiveIntegerField(blank=True, null=True)),
+                ("visits", models.PositiveIntegerField(default=0)),
+                ("password_hash", models.CharField(blank=True, max_length=200)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "ended_reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("active", "Active"),
+                            ("expired", "Expired"),
+                            ("used_up", "Used Up"),
+                            ("revoked", "Revoked"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("version", models.PositiveIntegerField(default=1)),
+                ("created_at", models.DateTimeField(db_default=django.db.models.functions.datetime.Now())),
+                ("updated_at", models.DateTimeField(db_default=django.db.models.functions.datetime.Now())),
             ],
             options={
-                'indexes': [models.Index(fields=['tenant_id', 'task_id'], name='shortener_link_task'), models.Index(fields=['tenant_id', 'created_by', '-id'], name='shortener_link_creator'), models.Index(condition=models.Q(('ended_at__isnull', True), ('expires_at__isnull', False)), fields=['expires_at'], name='shortener_link_to_expire')],
+                "indexes": [
+                    models.Index(fields=["tenant_id", "task_id"], name="shortener_link_task"),
+                    models.Index(fields=["tenant_id", "created_by", "-id"], name="shortener_link_creator"),
+                    models.Index(
+                        condition=models.Q(("ended_at__isnull", True), ("expires_at__isnull", False)),
+                        fields=["expires_at"],
+                        name="shortener_link_to_expire",
+                    ),
+                ],
             },
         ),
     ]
