@@ -22,7 +22,8 @@ HEADER = """\
 # The production-like stack: PostgreSQL, MongoDB, RabbitMQ, Redis, a mail catcher and every platform process.
 # GENERATED from platform/processes.toml by `python platform/compose.py`: edit those, not this.
 #
-#   export DJANGO_SECRET_KEY=... TENANT_DB_PASSWORD_SECRET=... INTERNAL_API_TOKEN=... POSTGRES_PASSWORD=...
+#   export DJANGO_SECRET_KEY=... TENANT_DB_PASSWORD_SECRET=... INTERNAL_API_TOKEN=... SHARE_GRANT_SECRET=...
+#   export POSTGRES_PASSWORD=...
 #   docker compose up --build        # then http://localhost:8000; mail sent: http://localhost:8025
 #
 # Non-secret settings come from the committed .env.example; secrets from the shell (or an
@@ -33,6 +34,7 @@ SECRETS = {
     "DJANGO_SECRET_KEY": "${DJANGO_SECRET_KEY:?export DJANGO_SECRET_KEY}",
     "TENANT_DB_PASSWORD_SECRET": "${TENANT_DB_PASSWORD_SECRET:?export TENANT_DB_PASSWORD_SECRET}",
     "INTERNAL_API_TOKEN": "${INTERNAL_API_TOKEN:?export INTERNAL_API_TOKEN}",
+    "SHARE_GRANT_SECRET": "${SHARE_GRANT_SECRET:?export SHARE_GRANT_SECRET}",
     "POSTGRES_URL": "postgres://postgres:${POSTGRES_PASSWORD:?export POSTGRES_PASSWORD}@postgres:5432",
 }
 BACKING_HEALTHY = {name: {"condition": "service_healthy"} for name in ("postgres", "redis", "rabbitmq", "mongo")}

@@ -51,6 +51,7 @@ def test_production_settings_make_cookies_secure_and_host_prefixed(tmp_path) -> 
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": "x" * 50,
         "INTERNAL_API_TOKEN": "y" * 40,
+        "SHARE_GRANT_SECRET": "z" * 40,
         "PATH": "/usr/bin:/bin",
     }
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
