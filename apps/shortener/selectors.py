@@ -9,9 +9,9 @@ from django.utils import timezone
 
 from apps.common.exceptions import NotFound
 from apps.shortener import projects_client
+from apps.shortener.access import Caller, link_rights
 from apps.shortener.codes import code_is_wellformed
 from apps.shortener.models import Link, LinkStatus
-from apps.shortener.services import Caller
 
 
 def link_by_code(code: str) -> Link | None:
@@ -23,15 +23,9 @@ def link_by_code(code: str) -> Link | None:
 def link_visible(caller: Caller, code: str) -> Link:
     """A link of the caller's organization that the caller may see (else 404, as if absent)."""
     link = Link.objects.filter(code=code, tenant_id=caller.tenant_id).first() if code_is_wellformed(code) else None
-    if link is None:
+    if link is None or not link_rights(caller, link).can_see:
         raise NotFound("No such link", code="link_not_found")
-    if link.created_by == caller.user_id or caller.is_org_admin:
-        return link
-    if link.task_id is not None:
-        access = projects_client.task_access(tenant_id=caller.tenant_id, task_id=link.task_id, user_id=caller.user_id)
-        if access.can_read:
-            return link
-    raise NotFound("No such link", code="link_not_found")
+    return link
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from django.utils import timezone
 from apps.common.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from apps.events.outbox import publish
 from apps.shortener import cache, codes, projects_client, throttle
+from apps.shortener.access import Caller, link_rights
 from apps.shortener.models import Link, LinkStatus, VisitInbox
 from apps.shortener.targets import target_problem
 
@@ -24,19 +25,6 @@ MAX_REFERRER = 2000
 MAX_USER_AGENT = 1000
 _CODE_ATTEMPTS = 5
 _hasher = PasswordHasher()
-
-
-@dataclass(frozen=True)
-class Caller:
-    user_id: str
-    tenant_id: str
-    tenant_slug: str
-    roles: tuple[str, ...]
-    permissions: frozenset[str]
-
-    @property
-    def is_org_admin(self) -> bool:
-        return bool({"owner", "admin"} & set(self.roles))
 
 
 @dataclass(frozen=True)
@@ -176,17 +164,14 @@ def _link_for_change(caller: Caller, code: str) -> Link:
     link = Link.objects.select_for_update().filter(code=code, tenant_id=caller.tenant_id).first()
     if link is None:
         raise NotFound("No such link", code="link_not_found")
-    if link.created_by == caller.user_id or caller.is_org_admin:
-        return link
-    if link.task_id is not None:
-        access = projects_client.task_access(tenant_id=caller.tenant_id, task_id=link.task_id, user_id=caller.user_id)
-        if access.can_manage:
-            return link
-        if access.can_read:
-            raise Forbidden(
-                "Only the link's creator and the project's managers change or revoke it", code="permission_denied"
-            )
-    raise NotFound("No such link", code="link_not_found")  # not the caller's to see: as if absent
+    rights = link_rights(caller, link)
+    if not rights.can_see:
+        raise NotFound("No such link", code="link_not_found")  # not the caller's to see: as if absent
+    if not rights.can_change:
+        raise Forbidden(
+            "Only the link's creator and the project's managers change or revoke it", code="permission_denied"
+        )
+    return link
 
 
 _UNSET = object()
