@@ -4,6 +4,7 @@ the pages a browser gets when a link cannot be followed. API clients get the JSO
 
 from urllib.parse import quote
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
@@ -52,6 +53,11 @@ def _gate(
         }
         response = render(request, "shortener/gate.html", context, status=status)
         response.platform_page = True  # type: ignore[attr-defined]
+        # Browsers check form-action against every redirect of a form's submission, and a right
+        # password redirects to the target (or the task's shared view) on another host.
+        response["Content-Security-Policy"] = settings.CONTENT_SECURITY_POLICY.replace(
+            "form-action 'self'", "form-action 'self' https: http:"
+        )
         response["Cache-Control"] = _NO_STORE
         response["X-Robots-Tag"] = "noindex"
     else:
@@ -121,6 +127,14 @@ def link_follow(request: HttpRequest, code: str) -> HttpResponse:
         if not right:
             return _gate(request, link, status=401, code="wrong_password", message="That password is not right")
         unlocked, unlock_token = True, grants.unlock_token(link)
+
+    if request.method == "HEAD":
+        # A link checker's or previewer's probe: not a visit. Only an open link says where it goes.
+        response = HttpResponse(status=200 if link.has_password or link.max_visits or link.is_task_link else 302)
+        if response.status_code == 302:
+            response["Location"] = link.target
+        response["Cache-Control"] = _NO_STORE
+        return response
 
     outcome = services.visit(link, _visitor(request), unlocked=unlocked)
     if outcome.kind == "password_required":

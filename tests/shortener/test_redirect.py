@@ -41,6 +41,22 @@ def test_a_visit_is_a_302_never_a_301_and_one_event(alice) -> None:
     assert Link.objects.get(code=code).visits == 1
 
 
+def test_a_head_request_is_not_a_visit(alice) -> None:
+    open_link, limited = _link(alice), _link(alice, max_visits=1)
+    probe = visit(open_link, method="head")
+    assert probe.status_code == 302 and probe["Location"] == "https://example.com/page"
+    gated = visit(limited, method="head")
+    assert gated.status_code == 200 and "Location" not in gated
+    assert not _accessed() and Link.objects.filter(visits__gt=0).count() == 0
+    assert visit(limited).status_code == 302  # the one visit is still there for a person
+
+
+def test_the_gate_lets_its_form_redirect_to_another_host(alice) -> None:
+    gate = visit(_link(alice, password="pw-1234"), html=True)
+    policy = gate["Content-Security-Policy"]
+    assert "form-action 'self' https: http:" in policy and "script-src 'self'" in policy
+
+
 def test_unknown_expired_and_revoked_links_never_redirect(alice) -> None:
     assert visit("nosuchcode1").status_code == 404
     assert visit("nosuchcode1").json()["error"]["code"] == "link_not_found"
