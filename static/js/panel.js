@@ -383,9 +383,11 @@
   function refresh() {
     if (!root()) return Promise.resolve();
     if (refreshing) { refreshAgain = true; return refreshing; }
+    const busyRoot = root();
+    busyRoot.setAttribute("aria-busy", "true");  // (assistive technology waits for the merge to finish)
     refreshing = (async () => {
       do { refreshAgain = false; await refreshOnce(); } while (refreshAgain);
-    })().finally(() => { refreshing = null; });
+    })().finally(() => { refreshing = null; busyRoot.removeAttribute("aria-busy"); });
     return refreshing;
   }
 

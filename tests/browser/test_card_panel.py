@@ -221,13 +221,18 @@ def test_every_part_of_a_card_is_edited_in_the_panel(browser: Browser) -> None:
     expect(panel.locator("li.comment")).to_have_count(0)
     expect(panel.locator("[data-key=history]")).to_contain_text("Demo Owner deleted their comment on DEMO-1")
 
-    # An image: uploaded, previewed as a thumbnail, enlarged.
+    # An image: uploaded, previewed as a thumbnail, enlarged. (The merges the comment's live events
+    # asked for are let finish first, so that the step reads what it did, not a merge's timing.)
+    expect(page.locator("#panel .panel-inner[aria-busy]")).to_have_count(0)
     panel.locator("input[type=file]").set_input_files(
         files=[{"name": "whiteboard.png", "mimeType": "image/png", "buffer": png()}]
     )
-    panel.locator("[data-form=attachment-add] button").click()
+    upload = panel.locator("[data-form=attachment-add]")
+    with page.expect_response(lambda r: r.url.endswith("/attachments") and r.request.method == "POST") as sent:
+        upload.locator("button").click()
+    assert sent.value.status == 201, (sent.value.status, upload.locator("[data-error]").inner_text())
     thumb = panel.locator(".thumb img")
-    expect(thumb).to_be_visible()
+    expect(thumb).to_be_visible(timeout=30_000)
     page.wait_for_function("() => document.querySelector('#panel .thumb img').naturalWidth === 48")
     panel.locator(".thumb").click()
     viewer = page.locator("#image-viewer")
