@@ -53,6 +53,7 @@ BENCHMARKS: dict[str, dict[str, list[str]]] = {
             "full": "--duration 6 --slow-clients 50 --samples 900",
             "smoke": "--duration 1 --slow-clients 5 --samples 40 --rounds 2 --settle 0.5",
         },
+        "shortener": {"full": "--duration 6 --connections 64", "smoke": "--duration 1 --connections 8"},
         "capacity": {
             "full": "--cards 50 --big-cards 2000 --connections 64 --duration 10 --moves 20",
             "smoke": "--cards 5 --big-cards 20 --connections 4 --duration 1 --read-connections 20 --moves 3",
@@ -64,7 +65,7 @@ BENCHMARKS: dict[str, dict[str, list[str]]] = {
         "search": {"full": "--tasks 10000 --queries 300", "smoke": "--tasks 300 --queries 30 --comments 3"},
     }.items()
 }
-NEEDS_WRK = {"gateway", "capacity"}
+NEEDS_WRK = {"gateway", "shortener", "capacity"}
 
 
 def loadavg() -> str:

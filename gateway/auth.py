@@ -49,6 +49,10 @@ PUBLIC_PATHS: tuple[tuple[frozenset[str] | None, re.Pattern[str]], ...] = tuple(
         (None, r"/login(/.*)?"),
         (None, r"/logout(/.*)?"),
         (None, r"/s/.*"),
+        # A shared task's read-only view and its live updates: authorised by their own signed cookie
+        # (the projects service checks the grant a short link hands out, docs/projects.md).
+        (None, r"/shared(/.*)?"),
+        (None, r"/ws/shared/.*"),
         (None, r"/static/.*"),
         (("POST",), r"/api/tenants/?"),
         (("GET", "HEAD"), r"/api/tenants/[^/]+/?"),

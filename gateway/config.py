@@ -86,11 +86,24 @@ class GatewaySettings(BaseSettings):
     rate_limit_availability: str = Field("60/minute", validation_alias=_env("GATEWAY_RATE_LIMIT_AVAILABILITY"))
     rate_limit_enabled: bool = Field(True, validation_alias=_env("GATEWAY_RATE_LIMIT_ENABLED"))
 
+    # The edge redirect (gateway/shortlinks.py): cached short links answered here, each visit committed
+    # to the shortener's visit inbox first. The inbox's database is the shortener's own, named as the
+    # services name theirs (config/settings/base.py `database_for`) unless GATEWAY_VISITS_DATABASE_URL says.
+    edge_redirects_enabled: bool = Field(True, validation_alias=_env("GATEWAY_EDGE_REDIRECTS"))
+    visits_database_url: str = Field("", validation_alias=_env("GATEWAY_VISITS_DATABASE_URL"))
+    postgres_url: str = Field("postgres://postgres@127.0.0.1:5432", validation_alias=_env("POSTGRES_URL"))
+    db_name_prefix: str = Field("", validation_alias=_env("DB_NAME_PREFIX"))
+    visits_timeout: float = Field(2.0, gt=0, validation_alias=_env("GATEWAY_VISITS_TIMEOUT"))
+
     openapi_cache_seconds: float = Field(30.0, ge=0, validation_alias=_env("GATEWAY_OPENAPI_CACHE_SECONDS"))
     log_level: str = Field("INFO", validation_alias=_env("GATEWAY_LOG_LEVEL"))
 
     def service_url(self, service: str) -> str:
         return getattr(self, f"{service}_url").rstrip("/")
+
+    @property
+    def visits_database(self) -> str:
+        return self.visits_database_url or f"{self.postgres_url.rstrip('/')}/{self.db_name_prefix}shortener"
 
     @property
     def service_urls(self) -> dict[str, str]:

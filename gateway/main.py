@@ -44,9 +44,12 @@ from gateway.proxy import (
 from gateway.ratelimit import RateLimiter
 from gateway.redis_pipe import RedisPipe
 from gateway.routes import docs, health
+from gateway.shortlinks import EdgeRedirects
 from gateway.tenant_events import TenantEventSubscriber
 from gateway.tenants import TenantDirectory
 from gateway.upstream import UpstreamPool
+from gateway.visit_inbox import VisitInbox
+from gateway.visitors import Visitors, visitors_warm
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +124,14 @@ def _site_create(settings: GatewaySettings) -> FastAPI:
         )
         # The hot path's one Redis call per request goes over its own pipelined connection.
         hot_redis = RedisPipe(settings.redis_url, timeout=0.5, connect_timeout=0.5)
-        limiter = RateLimiter(settings=settings, redis=hot_redis)
+        # Short links: the visitor facts of every /s/ request, and the cached ones answered here.
+        visitors_warm()
+        visitors = Visitors(hot_redis)
+        limiter = RateLimiter(settings=settings, redis=hot_redis, salts=visitors.salts)
+        inbox = VisitInbox(settings.visits_database, timeout=settings.visits_timeout)
+        app.state.visitors = visitors
+        app.state.edge_redirects = EdgeRedirects(redis=hot_redis, inbox=inbox, enabled=settings.edge_redirects_enabled)
+        app.state.visit_inbox = inbox
         app.state.settings = settings
         app.state.http_client = session
         app.state.upstream_pool = pool
@@ -142,6 +152,7 @@ def _site_create(settings: GatewaySettings) -> FastAPI:
             await jwks.aclose()
             await session.close()
             pool.close()
+            await inbox.aclose()
             await hot_redis.aclose()
             await redis.aclose()
 
@@ -240,16 +251,23 @@ class GatewayApp:
                 await body_read(receive, limit=limit, declared=declared, settings=settings)  # raises 413
             client = scope.get("client")
             client_ip = self._client_ip.resolve(client[0] if client else None, scope["headers"])
+            request_headers = Headers(scope=scope)
             admission = await self.state.gate.admit(
                 method=scope["method"],
                 path=path,
                 query=scope["query_string"].decode("latin-1"),
-                headers=Headers(scope=scope),
+                headers=request_headers,
                 client_ip=client_ip,
                 state=scope["state"],
             )
             body = await body_read(receive, limit=limit, declared=declared, settings=settings) if has_body else None
+            visitor: list[tuple[str, str]] = []
+            if path.startswith("/s/") and await self._short_link(
+                scope, send, path, request_headers, client_ip, visitor, has_body=has_body
+            ):
+                return
             headers = self._forwarded(scope, admission, client_ip=client_ip, request_id=request_id, drop=_BODY_FRAMING)
+            headers += visitor
             await http_forward(
                 send,
                 pool=self.state.upstream_pool,
@@ -275,6 +293,37 @@ class GatewayApp:
                 status_code=500,
             )
             await response(scope, receive, send)
+
+    async def _short_link(
+        self,
+        scope: Scope,
+        send: Send,
+        path: str,
+        request_headers: Headers,
+        client_ip: str,
+        forwarded: list[tuple[str, str]],
+        *,
+        has_body: bool,
+    ) -> bool:
+        """A short link's visit: answered here when its link is cached and its visit committed
+        (True), else `forwarded` gets the visitor facts the shortener records (False)."""
+        user_agent = request_headers.get("user-agent")
+        facts = await self.state.visitors.facts(client_ip=client_ip, user_agent=user_agent or "")
+        if not has_body:
+            answer = await self.state.edge_redirects.answer(
+                method=scope["method"],
+                path=path,
+                facts=facts,
+                referrer=request_headers.get("referer"),
+                user_agent=user_agent,
+            )
+            if answer is not None:
+                scope["state"]["service"] = "edge"
+                await send({"type": "http.response.start", "status": 302, "headers": answer})
+                await send({"type": "http.response.body", "body": b""})
+                return True
+        forwarded += facts.headers()
+        return False
 
     async def _proxy_websocket(self, scope: Scope, receive: Receive, send: Send, path: str, request_id: str) -> None:
         websocket = WebSocket(scope, receive, send)

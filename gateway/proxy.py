@@ -63,6 +63,10 @@ CLIENT_FORBIDDEN = frozenset(
         "x-forwarded-prefix",
         "forwarded",
         "x-real-ip",
+        # A short link's visitor facts (gateway/visitors.py): the shortener records them as told.
+        "x-visitor-id",
+        "x-visitor-country",
+        "x-visitor-bot",
     }
 )
 # The body is forwarded whole, framed by the gateway: the client's framing does not apply to it.

@@ -22,6 +22,7 @@ After a Redis error the gateway stops asking it for `OUTAGE_BACKOFF` seconds, so
 does not add a connect attempt to every request.
 """
 
+import hashlib
 import logging
 import math
 import time
@@ -33,6 +34,7 @@ from limits import RateLimitItem, parse
 from gateway.config import GatewaySettings
 from gateway.errors import GatewayError
 from gateway.redis_pipe import RedisPipe, RedisReplyError
+from gateway.visitors import VisitorSalts
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +97,14 @@ class Decision:
     revoked: bool | None
 
 
+def _pseudonym(address: str, salt: str | None) -> str:
+    """A client address as a Redis key may hold it: keyed BLAKE2b with the day's salt (a window's
+    keys change at midnight UTC, which resets it once a day)."""
+    if salt is None:
+        return address
+    return hashlib.blake2b(address.encode(), key=salt.encode()[:64], digest_size=16).hexdigest()
+
+
 def _reset_in(policy: Policy, *, now: float, oldest: float) -> int:
     """Seconds until the oldest request in the full window leaves it."""
     return max(1, math.ceil(oldest + policy.window - now))
@@ -137,8 +147,11 @@ class _MemoryWindows:
 
 
 class RateLimiter:
-    def __init__(self, *, settings: GatewaySettings, redis: RedisPipe) -> None:
+    def __init__(self, *, settings: GatewaySettings, redis: RedisPipe, salts: VisitorSalts | None = None) -> None:
         self.enabled = settings.rate_limit_enabled
+        # Per-IP windows are keyed by a pseudonym of the address (the day's visitor salt), so no
+        # Redis key holds a raw IP (issue 11); without salts (a test), by the address itself.
+        self._salts = salts
         self.per_ip = Policy("ip", parse(settings.rate_limit_ip))
         self.per_user = Policy("user", parse(settings.rate_limit_user))
         self.login = Policy("login", parse(settings.rate_limit_login), strict=True)
@@ -175,9 +188,8 @@ class RateLimiter:
         now = time.time()
         if time.monotonic() >= self._redis_down_until:
             try:
-                refused, oldest, revoked = await self._script(
-                    keys=self._keys(checks, jti), args=self._args(checks, now)
-                )
+                keys = self._keys(checks, jti, salt=await self._salts.salt() if self._salts and checks else None)
+                refused, oldest, revoked = await self._script(keys=keys, args=self._args(checks, now))
             except (RedisReplyError, OSError):  # RedisPipeError is an OSError
                 self._redis_down_until = time.monotonic() + OUTAGE_BACKOFF
             else:
@@ -187,8 +199,11 @@ class RateLimiter:
                 return Decision(revoked=bool(revoked))
         return self._admit_without_redis(checks, now)
 
-    def _keys(self, checks: list[tuple[Policy, str]], jti: str | None) -> list[str]:
-        keys = [f"{self._prefix}:{policy.name}:{identifier}" for policy, identifier in checks]
+    def _keys(self, checks: list[tuple[Policy, str]], jti: str | None, *, salt: str | None = None) -> list[str]:
+        keys = [
+            f"{self._prefix}:{policy.name}:{identifier if policy is self.per_user else _pseudonym(identifier, salt)}"
+            for policy, identifier in checks
+        ]
         if jti is not None:
             keys.append(REVOKED_KEY_PREFIX + jti)
         return keys
