@@ -1,4 +1,5 @@
-"""The live board over WebSocket: `/ws/boards/<id>/[?since=<seq>]`.
+"""The live board over WebSocket: `/ws/boards/<id>/[?since=<seq>]`; and a shared task's
+read-only live view, `/ws/shared/<code>/` (SharedTaskConsumer, at the end).
 
 Thin: authenticate the handshake (apps.common.auth), then each database step runs in
 one synchronous function that enters the tenant's context itself (never a tenant set in
@@ -19,7 +20,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from apps.common.auth import InvalidToken, authenticate_websocket, jti_is_revoked
-from apps.projects import live, selectors
+from apps.projects import live, selectors, share
 from apps.projects.db import tenant_connection
 from apps.projects.services import presence as presence_services
 
@@ -277,3 +278,171 @@ class BoardConsumer(AsyncWebsocketConsumer):
 
     async def board_message(self, event: dict) -> None:
         await self.send(text_data=event["text"])
+
+
+# A shared task's live view: `/ws/shared/<code>/` (issue 11).
+
+CLOSE_ENDED = 4410  # the link ended: the page says so, and does not reconnect
+# What the board's group says that may change what a shared view shows: its task's own messages
+# (`data.id`), its column's (a rename, or deleted with the task moved), and a board-wide resync.
+_TASK_EVENTS = frozenset({"task.updated", "task.moved", "task.archived", "task.restored", "task.deleted"})
+_COLUMN_EVENTS = frozenset({"column.updated", "column.deleted"})
+
+
+@dataclass(frozen=True)
+class SharedState:
+    schema: str
+    ended: str | None  # the link ended, for this reason
+    task: dict | None  # None: the task is gone
+    html: str
+
+
+def shared_read(*, tenant_id: str, code: str, task_id: int) -> SharedState | None:
+    """What the shared view shows now (None: no such active tenant). Everything in one function,
+    in the tenant's context (django-tenants #820)."""
+    from django.template.loader import render_to_string
+
+    from apps.projects.tenants.context import tenant_context
+
+    tenant = _tenant_for(tenant_id)
+    if tenant is None:
+        return None
+    with tenant_context(tenant):
+        schema = tenant_connection().schema_name
+        ended = selectors.shared_link_ended(code=code)
+        if share.ends_views(ended):
+            return SharedState(schema=schema, ended=ended, task=None, html="")
+        task = selectors.shared_task(task_id=task_id)
+    html = render_to_string("projects/_shared_task.html", {"task": task}) if task is not None else ""
+    return SharedState(schema=schema, ended=None, task=task, html=html)
+
+
+class SharedTaskConsumer(AsyncWebsocketConsumer):
+    """One open shared view, authorised by its cookie (apps/projects/share.py), never by a login.
+
+    It listens to its task's board group, but forwards nothing the board says (cards carry
+    assignees' ids, comments their authors): a message that concerns its task makes it read the
+    task again (selectors.shared_task, the page's own fields) and send the re-rendered part when
+    it changed. Reads coalesce: a burst of changes costs one read after the one running. The
+    link's group (live.shared_group) tells it the link ended (4410); its pass's end closes it 4401
+    (the visitor opens the link again); its task's deletion 4404."""
+
+    code: str
+    share_pass: share.SharePass | None = None
+    schema: str | None = None
+    groups_joined: tuple[str, ...] = ()
+    column_id: int | None = None
+    last_html: str = ""
+    dirty: bool = False
+    refreshing: asyncio.Task | None = None
+    expiry: asyncio.Task | None = None
+
+    async def connect(self) -> None:
+        self.code = self.scope["url_route"]["kwargs"]["code"]
+        try:
+            tenant_id, token = share.socket_credentials(self.scope)
+            self.share_pass = share.view_check(token, code=self.code, tenant_id=tenant_id)
+        except share.PassRefused:
+            await self.accept()
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        state = await self._read()
+        await self.accept()
+        if not await self._apply(state):
+            return
+        self.schema = state.schema
+        self.groups_joined = (
+            live.shared_group(state.schema, self.code),
+            live.board_group(state.schema, state.task["board_id"]),
+        )
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        # Joined, then read again: a change between the first read and the join is not lost.
+        self._refresh_soon()
+        self.expiry = asyncio.create_task(self._expire(self.share_pass.expires_at))
+
+    async def _read(self) -> SharedState | None:
+        assert self.share_pass is not None
+        return await database_sync_to_async(shared_read)(
+            tenant_id=self.share_pass.tenant_id, code=self.code, task_id=self.share_pass.task_id
+        )
+
+    async def _apply(self, state: SharedState | None) -> bool:
+        """Sends what changed; False when the view is over (and closed)."""
+        if state is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return False
+        if state.ended is not None:
+            await self._ended(state.ended)
+            return False
+        if state.task is None:
+            await self.send(text_data=json.dumps({"type": "gone", "data": {}}))
+            await self.close(code=CLOSE_NOT_FOUND)
+            return False
+        self.column_id = state.task["column_id"]
+        if state.html != self.last_html:
+            self.last_html = state.html
+            data = {
+                "html": state.html,
+                "digest": share.digest(state.html),
+                "key": state.task["key"],
+                "title": state.task["title"],
+            }
+            await self.send(text_data=json.dumps({"type": "task", "data": data}))
+        return True
+
+    async def _ended(self, reason: str) -> None:
+        await self.send(text_data=json.dumps({"type": "ended", "data": {"reason": reason}}))
+        await self.close(code=CLOSE_ENDED)
+
+    def _refresh_soon(self) -> None:
+        self.dirty = True
+        if self.refreshing is None or self.refreshing.done():
+            self.refreshing = asyncio.create_task(self._refresh())
+
+    async def _refresh(self) -> None:
+        while self.dirty:
+            self.dirty = False
+            try:
+                state = await self._read()
+            except Exception:  # the database away: the next change reads again; a reconnect heals
+                logger.exception("shared view read failed", extra={"code": self.code})
+                return
+            if not await self._apply(state):
+                return
+
+    async def _expire(self, expires_at: float) -> None:
+        await asyncio.sleep(max(0.0, expires_at - time.time()))
+        await self.send(text_data=json.dumps({"type": "expired", "data": {}}))
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    def _concerns(self, text: str) -> bool:
+        try:
+            message = json.loads(text)
+        except ValueError:
+            return False
+        kind, data = message.get("type"), message.get("data") or {}
+        if kind in _TASK_EVENTS:
+            return self.share_pass is not None and data.get("id") == self.share_pass.task_id
+        if kind in _COLUMN_EVENTS:
+            return data.get("id") == self.column_id
+        return kind == "resync"
+
+    async def board_message(self, event: dict) -> None:
+        if self._concerns(event["text"]):
+            self._refresh_soon()
+
+    async def shared_ended(self, event: dict) -> None:
+        await self._ended(str(event.get("reason") or "ended"))
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data == "ping":  # the page's keep-alive (proxies drop silent sockets)
+            await self.send(text_data=PONG)
+
+    async def disconnect(self, code: int) -> None:
+        for task in (self.expiry, self.refreshing):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.groups_joined = ()

@@ -1,4 +1,5 @@
-"""The projects service's reactions to identity's user events: the people directory.
+"""The projects service's reactions to other services' events: identity's user events (the
+people directory) and the shortener's URLExpired (a shared task's link ended).
 
 Thin: services/people.py does the work, in the tenant's storage. A user event can arrive before
 the tenant's storage is provisioned (identity creates the owner while TenantCreated is on its
@@ -11,6 +12,8 @@ from apps.events.catalog import Envelope
 from apps.events.consumer import handles
 from apps.projects.db import tenant_db
 from apps.projects.services import people as people_services
+from apps.projects.services import sharing as sharing_services
+from apps.projects.share import CODE_LENGTH_MAX
 
 
 class TenantNotReady(Exception):
@@ -64,3 +67,18 @@ def on_user_updated(event: Envelope) -> None:
     for tenant in Tenant.objects.filter(status=ProvisioningStatus.ACTIVE):
         with tenant_context(tenant), transaction.atomic(using=tenant_db()):
             people_services.person_rename(user_id=data["user_id"], name=data.get("full_name"), email=data.get("email"))
+
+
+@handles("URLExpired")
+def on_url_expired(event: Envelope) -> None:
+    """A short link stopped working (revoked, expired, used up): if it shared one of the tenant's
+    tasks, its shared view refuses its passes from now on and its open views close (used up: it
+    takes no more visitors, its passes run out by themselves; services/sharing.py)."""
+    from apps.projects.tenants.context import tenant_context
+
+    code, reason = str(event.data["code"]), str(event.data["reason"])
+    # No shared view can have this code: too long for one, or a link to a URL, not to a task.
+    if not event.tenant_id or len(code) > CODE_LENGTH_MAX or ("task_id" in event.data and not event.data["task_id"]):
+        return
+    with tenant_context(_active_tenant(event.tenant_id)), transaction.atomic(using=tenant_db()):
+        sharing_services.shared_link_end(code=code, reason=reason, ended_at=event.occurred_at, event_id=event.id)

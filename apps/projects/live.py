@@ -4,7 +4,9 @@
 transaction to commit, then numbers the message with the board's sequence (a Redis
 counter), keeps the last LOG_SIZE messages for clients that reconnect with
 `?since=<seq>`, and sends it to the board's Channels group. Group and keys carry the
-tenant's schema, so two tenants' boards with the same id never meet.
+tenant's schema, so two tenants' boards with the same id never meet. A shared task's open views
+(consumers.SharedTaskConsumer) hear the board's group but forward none of it: they read their task
+again; `shared_link_close` (services/sharing.py) closes them when their link ends.
 """
 
 import json
@@ -81,6 +83,31 @@ def _send(schema: str, board_id: int, event: str, data: dict, sequenced: bool) -
         )
     except Exception:  # the change is committed; a lost live message is healed by the next reload
         logger.exception("live update failed", extra={"board_id": board_id, "schema": schema, "event": event})
+
+
+def shared_group(schema: str, code: str) -> str:
+    """The open shared views of one link (consumers.SharedTaskConsumer)."""
+    return f"shared.{schema}.{code}"
+
+
+def shared_link_close(*, code: str, reason: str) -> None:
+    """Close every open shared view of the link `code`, once the current transaction commits: it
+    ended (revoked, expired, used up). Only the ending travels, never anything of the task."""
+    schema = tenant_connection().schema_name
+
+    def send() -> None:
+        try:
+            async_to_sync(get_channel_layer().group_send)(
+                shared_group(schema, code), {"type": "shared.ended", "reason": reason}
+            )
+        except Exception:  # recorded: a view that missed this is refused at its next reconnect or reload
+            logger.exception("closing shared views failed", extra={"code": code, "schema": schema})
+
+    connection = transaction.get_connection(tenant_db())
+    if connection.in_atomic_block:
+        connection.on_commit(send)
+    else:
+        send()
 
 
 def board_seq(*, schema: str, board_id: int) -> int:

@@ -301,3 +301,17 @@ class Person(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.email or self.user_id
+
+
+class SharedLinkEnd(models.Model):
+    """A short link of one of the tenant's tasks that ended (the shortener's URLExpired: revoked,
+    expired, used up): its shared view refuses the passes it gave out (apps/projects/share.py)."""
+
+    code = models.CharField(max_length=64, unique=True)
+    reason = models.CharField(max_length=32)
+    ended_at = models.DateTimeField()
+    # The URLExpired event that said so.
+    event_id = models.CharField(max_length=64, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.reason})"

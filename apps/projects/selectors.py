@@ -28,6 +28,7 @@ from apps.projects.models import (
     Person,
     Project,
     ProjectMember,
+    SharedLinkEnd,
     Subtask,
     Task,
     WorkLog,
@@ -737,3 +738,75 @@ def task_search(*, caller: Caller, text: str, limit: int = search.DEFAULT_LIMIT)
             search.search_params(query, user_id=caller.user_id, limit=limit),
         )
         return [search.search_hit(row) for row in cursor.fetchall()]
+
+
+# Sharing (issue 11): what the shortener asks before it makes a task link, and the shared view.
+
+
+def task_share_check(*, task_id: int, user_id: str) -> dict:
+    """Whether `user_id` may share the task (read it) and manage its links (manage its project, or
+    own or administer the organization), by the project's membership and the people directory's
+    roles: the shortener asks this without the person's token. Someone who left the organization
+    may do neither. Two queries."""
+    row = (
+        Task.objects.filter(pk=task_id)
+        .annotate(
+            role=Subquery(
+                ProjectMember.objects.filter(project_id=OuterRef("project_id"), user_id=user_id).values("role")[:1]
+            )
+        )
+        .values("id", "key", "title", "project_id", "board_id", "role")
+        .first()
+    )
+    if row is None:
+        raise NotFound("No such task")
+    person = Person.objects.filter(user_id=user_id).values("is_member", "roles").first()
+    left = person is not None and not person["is_member"]
+    admin = person is not None and person["is_member"] and bool({"owner", "admin"} & set(person["roles"]))
+    return {
+        "task_id": row["id"],
+        "key": row["key"],
+        "title": row["title"],
+        "project_id": row["project_id"],
+        "board_id": row["board_id"],
+        "can_read": not left and (admin or row["role"] is not None),
+        "can_manage": not left and (admin or row["role"] == "manager"),
+    }
+
+
+def shared_link_ended(*, code: str) -> str | None:
+    """Why the link `code` ended (its URLExpired's reason), or None while it has not."""
+    return SharedLinkEnd.objects.filter(code=code).values_list("reason", flat=True).first()
+
+
+def shared_task(*, task_id: int) -> dict | None:
+    """What a shared view shows of a task, and nothing else: no people, comments, files, labels,
+    history or other task. None when the task is gone. Two queries."""
+    task = (
+        Task.objects.filter(pk=task_id)
+        .select_related("column")
+        .only(
+            "id", "key", "title", "description", "priority", "due_date", "archived_at", "version", "board_id",
+            "column__id", "column__name", "column__category",
+        )
+        .first()
+    )  # fmt: skip
+    if task is None:
+        return None
+    subtasks = list(Subtask.objects.filter(task_id=task_id).order_by("position", "id").values("title", "done"))
+    return {
+        "id": task.id,
+        "key": task.key,
+        "title": task.title,
+        "board_id": task.board_id,
+        "column_id": task.column_id,
+        "column": task.column.name,
+        "category": task.column.category,
+        "description_html": markdown_html(task.description) if task.description else "",
+        "priority": task.priority,
+        "due_date": task.due_date,
+        "archived": task.archived_at is not None,
+        "subtasks": subtasks,
+        "subtasks_done": sum(1 for subtask in subtasks if subtask["done"]),
+        "version": task.version,
+    }

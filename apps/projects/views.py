@@ -1,21 +1,24 @@
 """Server-rendered pages: the project list, a project's settings and the live board.
 Cookie-authenticated (`access_token`); a visitor without a valid token goes to /login. The
-pages' writes go through the JSON API (static/js/projects.js, board.js)."""
+pages' writes go through the JSON API (static/js/projects.js, board.js). And the one page
+without a login: a shared task's read-only view (`/shared/<code>`, its pass from the shortener)."""
 
 from collections.abc import Callable
 from functools import wraps
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.core.exceptions import BadRequest
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 from django_tenants.utils import get_public_schema_name
 
 from apps.common.auth import InvalidToken, WrongTenant, tenant_id_from_request, token_from_request, verify_access_token
 from apps.common.exceptions import InvalidInput, NotFound
-from apps.projects import cards, live, search, selectors
+from apps.projects import cards, live, search, selectors, share
 from apps.projects.db import tenant_connection
 from apps.projects.models import LABEL_PALETTE, ColumnCategory, Priority, ProjectRole
 from apps.projects.permissions import may_create_project
@@ -271,3 +274,110 @@ def archived_cards(request: HttpRequest, board_id: int) -> HttpResponse:
     )
     context = {"board": board, "tasks": tasks["items"], "may_edit": "edit_task" in board["actions"]}
     return render(request, "projects/_archived.html", context)
+
+
+# The shared view of a task (issue 11): `/shared/<code>`, for anyone the shortener let through. No
+# login: its pass is a grant the shortener signed, turned here into a cookie of this page's own
+# (apps/projects/share.py). It shows what selectors.shared_task reads and nothing else.
+
+SHARED_REFUSALS: dict[str, tuple[int, str, str]] = {
+    # reason -> (status, heading, sentence)
+    "missing": (
+        403,
+        "Open the link you were given",
+        "This page opens from a share link. Open that link again (it may ask for its password).",
+    ),
+    "expired": (
+        403,
+        "Your access timed out",
+        "Access to a shared task lasts a while after you open its link. Open the link again to see it.",
+    ),
+    "invalid": (403, "This link could not be opened", "The address is incomplete or was changed. Open the link again."),
+    "spent": (
+        403,
+        "This pass was already used",
+        "Each visit of a share link opens one browser. Open the link again in this browser.",
+    ),
+    "ended": (
+        410,
+        "This link has ended",
+        "Whoever shared this task ended the link, or it expired or ran out of visits.",
+    ),
+    "gone": (404, "This task is gone", "The shared task no longer exists."),
+}
+
+
+def _shared_headers(response: HttpResponse) -> HttpResponse:
+    response["Referrer-Policy"] = "no-referrer"  # the grant, the code: never in another site's logs
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    response["Cache-Control"] = "no-store"
+    response.platform_page = True  # its own HTML, whatever the status (apps/common/middleware.py)
+    return response
+
+
+def _shared_refused(request: HttpRequest, code: str, reason: str) -> HttpResponse:
+    status, heading, sentence = SHARED_REFUSALS[reason]
+    context = {"code": code, "reason": reason, "heading": heading, "sentence": sentence, "status": status}
+    response = render(request, "projects/shared_refused.html", context, status=status)
+    if reason in ("ended", "expired", "invalid"):  # the cookie opens nothing any more
+        for name, path in share.cookie_paths(code):
+            response.delete_cookie(name, path=path, samesite="Lax")
+    return _shared_headers(response)
+
+
+def _shared_tenant_id(request: HttpRequest) -> str | None:
+    tenant = getattr(request, "tenant", None)
+    return str(tenant.tenant_id) if tenant is not None else None
+
+
+def _shared_redirect_with_cookie(request: HttpRequest, code: str, granted: share.SharePass) -> HttpResponse:
+    response = _shared_headers(HttpResponseRedirect(share.page_path(code)))
+    token = share.view_token(granted)
+    for name, path in share.cookie_paths(code):
+        response.set_cookie(
+            name,
+            token,
+            max_age=share.VIEW_MAX_AGE,
+            path=path,
+            secure=settings.SESSION_COOKIE_SECURE,
+            httponly=True,
+            samesite="Lax",
+        )
+    return response
+
+
+@require_GET
+def shared_page(request: HttpRequest, code: str) -> HttpResponse:
+    """`?grant=`: checked, spent, swapped for the cookie, and off to the clean address. Without it:
+    the read-only task, live (static/js/shared.js, consumers.SharedTaskConsumer)."""
+    tenant_id = _shared_tenant_id(request)
+    if tenant_id is None:  # the apex: no organization, no task
+        raise Http404("Shared tasks are served on their organization's host")
+    cookie = request.COOKIES.get(share.COOKIE)
+    grant = request.GET.get("grant")
+    if grant is not None:
+        try:
+            granted = share.grant_check(grant, code=code, tenant_id=tenant_id)
+            if share.ends_views(selectors.shared_link_ended(code=code)):
+                return _shared_refused(request, code, "ended")
+            if not share.grant_spend(grant, redis_client=live.redis_client()):
+                raise share.PassRefused("spent")
+        except share.PassRefused as refused:
+            try:  # this browser's own second look (a reload, the back button): its cookie still opens
+                share.view_check(cookie, code=code, tenant_id=tenant_id)
+            except share.PassRefused:
+                return _shared_refused(request, code, refused.reason)
+            return _shared_headers(HttpResponseRedirect(share.page_path(code)))
+        return _shared_redirect_with_cookie(request, code, granted)
+    try:
+        granted = share.view_check(cookie, code=code, tenant_id=tenant_id)
+    except share.PassRefused as refused:
+        return _shared_refused(request, code, refused.reason)
+    if share.ends_views(selectors.shared_link_ended(code=code)):
+        return _shared_refused(request, code, "ended")
+    task = selectors.shared_task(task_id=granted.task_id)
+    if task is None:
+        return _shared_refused(request, code, "gone")
+    html = render_to_string("projects/_shared_task.html", {"task": task})
+    context = {"task": task, "task_html": html, "digest": share.digest(html), "code": code}
+    return _shared_headers(render(request, "projects/shared.html", context))

@@ -15,4 +15,5 @@ urlpatterns = [
     openapi_path(api),
     path("api/", api.urls),
     path("", include("apps.projects.urls")),
+    path("", include("apps.projects.sharing_urls")),
 ]

@@ -1108,7 +1108,8 @@
   });
 
   document.addEventListener("keydown", (event) => {
-    if (event.target.closest && event.target.closest("dialog")) return;
+    // A dialog's own keys (Esc closes the dialog, not the card), wherever its focus went.
+    if ((event.target.closest && event.target.closest("dialog")) || document.querySelector("dialog[open]")) return;
     if (event.key === "Escape") {
       if (!panel.hidden) closePanel();
       return;
@@ -1155,5 +1156,5 @@
 
   setInterval(() => { if (!panel.hidden) refreshTimes(panel); }, 30000);
 
-  window.CardPanel = { open: openPanel, close: closePanel, refresh };
+  window.CardPanel = { open: openPanel, close: closePanel, refresh, messageOf };
 })();

@@ -76,6 +76,15 @@ def _live_settings_apart() -> None:
     live._client = None
 
 
+@pytest.fixture(autouse=True)
+def _channel_layer_per_test(_live_settings_apart: None) -> None:
+    """A fresh channel layer for every test: channels-redis binds its receive lock to the event
+    loop that first took it, and each async test runs on a loop of its own."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends = {}
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(
     django_test_environment: None,
