@@ -3,15 +3,29 @@
 import asyncio
 import json
 import logging
+import math
 import sys
 import time
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii
 
 ACCESS_LOGGER = "gateway.access"
 
 
 # One encoder for every line: json.dumps(..., default=str) builds a new JSONEncoder per call.
 _ENCODER = json.JSONEncoder(default=str)
+
+
+def _json_scalar(value: object) -> str:
+    """`value` as the shared encoder writes it (ensure_ascii), quicker for str, int, float, None."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring_ascii(value)  # type: ignore[arg-type]
+    if kind is int or (kind is float and math.isfinite(value)):  # type: ignore[arg-type]
+        return repr(value)
+    if value is None:
+        return "null"
+    return _ENCODER.encode(value)
 
 
 class JsonFormatter(logging.Formatter):
@@ -26,15 +40,16 @@ class JsonFormatter(logging.Formatter):
         return f"{self._second[1]}.{int((created - second) * 1000):03d}+00:00"
 
     def access_line(self, created: float, fields: dict[str, object]) -> str:
-        """What `format` writes for an access record, made without one (`access_log`)."""
-        line: dict[str, object] = {
-            "ts": self._timestamp(created),
-            "level": "info",
-            "logger": ACCESS_LOGGER,
-            "msg": "request",
-        }
-        line.update(fields)
-        return _ENCODER.encode(line)
+        """What `format` writes for an access record, made without one (`access_log`), and
+        without the JSON encoder's walk of a dict: its fields are a handful of strings and
+        numbers, each written by the encoder's own C escaping (a third of the encoder's cost)."""
+        parts = [
+            f'{{"ts": "{self._timestamp(created)}", "level": "info", "logger": "{ACCESS_LOGGER}", "msg": "request"'
+        ]
+        for name, value in fields.items():
+            parts.append(f", {_json_scalar(name)}: {_json_scalar(value)}")
+        parts.append("}")
+        return "".join(parts)
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, object] = {

@@ -246,7 +246,7 @@ class GatewayApp:
         settings = self.settings
         try:
             has_body, declared = declared_length(scope["headers"])
-            limit = body_limit(path, settings)
+            limit = body_limit(path, settings) if has_body else 0
             if declared is not None and declared > limit:
                 await body_read(receive, limit=limit, declared=declared, settings=settings)  # raises 413
             client = scope.get("client")

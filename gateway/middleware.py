@@ -3,8 +3,8 @@
 import os
 import re
 import time
+from collections.abc import Iterable
 
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.logging import access_log
@@ -23,20 +23,35 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
-def security_headers_add(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    present = {name.lower() for name, _ in headers}
-    missing = [(name, value) for name, value in SECURITY_HEADERS if name not in present]
-    return [*headers, *missing] if missing else headers
+def security_headers_add(
+    headers: Iterable[tuple[bytes, bytes]], request_id: bytes | None = None
+) -> list[tuple[bytes, bytes]]:
+    """`headers`, then the security headers they lack, then `X-Request-ID` (any other dropped):
+    one pass over the answer's headers."""
+    kept = []
+    present = set()
+    for name, value in headers:
+        lower = name.lower()
+        if request_id is not None and lower == b"x-request-id":
+            continue
+        present.add(lower)
+        kept.append((name, value))
+    kept += [(name, value) for name, value in SECURITY_HEADERS if name not in present]
+    if request_id is not None:
+        kept.append((b"x-request-id", request_id))
+    return kept
 
 
 def new_request_id() -> str:
     return os.urandom(16).hex()  # the shape of uuid4().hex, at a third of its cost
 
 
-def request_id_from(headers: Headers) -> str:
-    incoming = headers.get("x-request-id", "")
-    if _VALID_REQUEST_ID.fullmatch(incoming):
-        return incoming
+def request_id_from(raw_headers: list[tuple[bytes, bytes]]) -> str:
+    """The client's X-Request-ID when it is safe to repeat, else a new one."""
+    for name, value in raw_headers:
+        if name == b"x-request-id":  # ASGI servers give header names in lower case
+            incoming = value.decode("latin-1")
+            return incoming if _VALID_REQUEST_ID.fullmatch(incoming) else new_request_id()
     return new_request_id()
 
 
@@ -49,7 +64,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = request_id_from(Headers(scope=scope))
+        request_id = request_id_from(scope["headers"])
+        request_id_bytes = request_id.encode()
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         status: int | None = None
@@ -59,12 +75,11 @@ class RequestContextMiddleware:
             if message["type"] in ("http.response.start", "websocket.http.response.start"):
                 status = message["status"]
                 state["response_started"] = True
-                message["headers"] = security_headers_add(list(message.get("headers") or []))
-                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+                message["headers"] = security_headers_add(message.get("headers") or (), request_id_bytes)
             elif message["type"] == "websocket.accept":
                 status = 101
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id_bytes)]
             elif message["type"] == "websocket.close" and status is None:
                 status = 403
             await send(message)

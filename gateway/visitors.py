@@ -141,6 +141,12 @@ class VisitorSalts:
         self._valid_until = float("-inf")  # monotonic; infinite for the salt Redis gave for the day
         self._fetching: asyncio.Future[str] | None = None
 
+    def current(self) -> str | None:
+        """The salt when it is known for now, without a wait (every request but the day's first)."""
+        if self._day == _today() and time.monotonic() < self._valid_until:
+            return self._salt
+        return None
+
     async def salt(self) -> str:
         day = _today()
         if day == self._day and time.monotonic() < self._valid_until:
@@ -171,7 +177,7 @@ class Visitors:
         self.salts = VisitorSalts(redis)
 
     async def facts(self, *, client_ip: str, user_agent: str) -> VisitorFacts:
-        salt = await self.salts.salt()
+        salt = self.salts.current() or await self.salts.salt()
         return VisitorFacts(
             visitor=visitor_hash(salt, client_ip, user_agent),
             country=country_of(client_ip),

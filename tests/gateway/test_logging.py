@@ -3,7 +3,7 @@ import io
 import json
 import logging
 
-from gateway.logging import DeferredFlushHandler, JsonFormatter
+from gateway.logging import ACCESS_LOGGER, DeferredFlushHandler, JsonFormatter
 
 
 def _handler() -> tuple[DeferredFlushHandler, io.StringIO]:
@@ -44,3 +44,15 @@ def test_outside_a_loop_a_line_is_written_at_once() -> None:
     handler.emit(_record(logging.INFO, "now"))
 
     assert json.loads(stream.getvalue())["msg"] == "now"
+
+
+def test_an_access_line_is_what_the_json_encoder_writes() -> None:
+    formatter = JsonFormatter()
+    for fields in (
+        {"method": "GET", "path": "/s/abc", "status": 302, "duration_ms": 1.23, "service": None, "user": None},
+        {"method": "WS", "path": '/x"y\\z\u00e9\u2028\n\t\x00', "status": 500, "duration_ms": 0.0, "tenant": "demo"},
+        {"a": True, "b": False, "c": float("nan"), "d": float("-inf"), "e": [1, "x"], "f": 10**30, "g": -0.0},
+    ):
+        expected = {"ts": formatter._timestamp(1_700_000_000.5), "level": "info", "logger": ACCESS_LOGGER}
+        expected |= {"msg": "request", **fields}
+        assert formatter.access_line(1_700_000_000.5, fields) == json.dumps(expected)
