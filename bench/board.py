@@ -39,6 +39,7 @@ os.environ["DJANGO_DEBUG"] = "0"
 os.environ.setdefault("DJANGO_SECRET_KEY", "bench-secret-key")
 os.environ.setdefault("TENANT_DB_PASSWORD_SECRET", "bench-tenant-secret")
 os.environ.setdefault("INTERNAL_API_TOKEN", "bench-internal-token")  # required with DEBUG off
+os.environ.setdefault("SHARE_GRANT_SECRET", "bench-share-grant-secret")  # likewise
 
 
 def free_port() -> int:
