@@ -16,12 +16,11 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, Response
 
-from tests.e2e.stack import ROOT, Stack, stack_run
+from tests.browser.demo import DEMO_EMAIL, DEMO_PASSWORD, demo_stack
+from tests.e2e.stack import ROOT, Stack
 
 CHROMIUM = Path("/usr/bin/chromium")
 PORT_BASE = int(os.environ.get("BROWSER_PORT_BASE", "18200"))
-DEMO_EMAIL = "owner@demo.test"
-DEMO_PASSWORD = "demo-pass-123"
 SCREENSHOTS = ROOT / "artifacts" / "browser"
 WAIT_MS = 15_000
 CHROMIUM_ARGS = [
@@ -43,9 +42,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("browser-data")
-    with stack_run(port_base=PORT_BASE, db_prefix="browser_", redis_db=14, data_dir=data_dir, seed=True) as running:
-        assert any("demo seeded" in line for line in running.lines), running.log_tail()
+    with demo_stack(tmp_path_factory, db_prefix="browser_", port_base=PORT_BASE, redis_db=14) as running:
         yield running
 
 

@@ -16,12 +16,11 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.browser.demo import DEMO_EMAIL, DEMO_PASSWORD, demo_stack, patient_expect
 from tests.browser.test_board import CHROMIUM, SCREENSHOTS, PageProblems
-from tests.e2e.stack import Stack, stack_run
+from tests.e2e.stack import Stack
 
 PORT_BASE = int(os.environ.get("PANEL_PORT_BASE", "19400"))
-DEMO_EMAIL = "owner@demo.test"
-DEMO_PASSWORD = "demo-pass-123"
 WAIT_MS = 15_000
 
 pytestmark = [
@@ -32,18 +31,14 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("panel-data")
-    with stack_run(port_base=PORT_BASE, db_prefix="panel_", redis_db=7, data_dir=data_dir, seed=True) as running:
-        assert any("demo seeded" in line for line in running.lines), running.log_tail()
+    with demo_stack(tmp_path_factory, db_prefix="panel_", port_base=PORT_BASE, redis_db=7) as running:
         yield running
 
 
 @pytest.fixture(autouse=True)
 def _patient_expect() -> Iterator[None]:
-    """Assertions wait as long as actions do: two cores run several stacks at once."""
-    expect.set_options(timeout=WAIT_MS)
-    yield
-    expect.set_options(timeout=5_000)
+    with patient_expect(WAIT_MS):
+        yield
 
 
 def demo_url(path: str) -> str:

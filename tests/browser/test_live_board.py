@@ -27,7 +27,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.test_board import CHROMIUM, DEMO_EMAIL, DEMO_PASSWORD, WAIT_MS, PageProblems
+from tests.browser.demo import DEMO_EMAIL, DEMO_PASSWORD
+from tests.browser.test_board import CHROMIUM, WAIT_MS, PageProblems
 from tests.e2e.stack import ROOT, Stack, stack_run
 
 PORT_BASE = int(os.environ.get("LIVE_BROWSER_PORT_BASE", "19500"))

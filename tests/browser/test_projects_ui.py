@@ -16,15 +16,14 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
+from tests.browser.demo import DEMO_EMAIL, DEMO_PASSWORD, demo_stack
 from tests.browser.test_board import (
     CHROMIUM,
-    DEMO_EMAIL,
-    DEMO_PASSWORD,
     SCREENSHOTS,
     WAIT_MS,
     PageProblems,
 )
-from tests.e2e.stack import Stack, stack_run
+from tests.e2e.stack import Stack
 
 PORT_BASE = int(os.environ.get("SETTINGS_BROWSER_PORT_BASE", "19300"))
 
@@ -36,9 +35,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("settings-browser-data")
-    with stack_run(port_base=PORT_BASE, db_prefix="settings_", redis_db=6, data_dir=data_dir, seed=True) as running:
-        assert any("demo seeded" in line for line in running.lines), running.log_tail()
+    with demo_stack(tmp_path_factory, db_prefix="settings_", port_base=PORT_BASE, redis_db=6) as running:
         yield running
 
 

@@ -16,8 +16,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.test_board import CHROMIUM, DEMO_EMAIL, DEMO_PASSWORD, PageProblems
-from tests.e2e.stack import Stack, stack_run
+from tests.browser.demo import DEMO_EMAIL, DEMO_PASSWORD, demo_stack
+from tests.browser.test_board import CHROMIUM, PageProblems
+from tests.e2e.stack import Stack
 
 PORT_BASE = int(os.environ.get("SEARCH_BROWSER_PORT_BASE", "19700"))
 WAIT_MS = 15_000
@@ -30,9 +31,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("search-browser-data")
-    with stack_run(port_base=PORT_BASE, db_prefix="search_", redis_db=10, data_dir=data_dir, seed=True) as running:
-        assert any("demo seeded" in line for line in running.lines), running.log_tail()
+    with demo_stack(tmp_path_factory, db_prefix="search_", port_base=PORT_BASE, redis_db=10) as running:
         yield running
 
 
