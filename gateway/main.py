@@ -32,7 +32,7 @@ from gateway.health import ServicesReadiness
 from gateway.logging import logging_configure
 from gateway.middleware import RequestContextMiddleware
 from gateway.pages import error_page, wants_page
-from gateway.paths import path_normalize
+from gateway.paths import path_normalize, target_check
 from gateway.proxy import (
     UpstreamBrokeOff,
     forwarded_headers,
@@ -189,6 +189,7 @@ class GatewayApp:
         request_id = scope["state"]["request_id"]
         try:
             path = path_normalize(scope.get("raw_path") or scope["path"].encode("utf-8"))
+            target_check(path, scope["query_string"])
             _host_single(scope["headers"])
         except GatewayError as error:
             await self._refuse(scope, receive, send, error, request_id)

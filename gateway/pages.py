@@ -17,9 +17,11 @@ from starlette.responses import HTMLResponse
 
 from gateway.errors import GatewayError
 
-# The same split as apps/common/errors.py: these are API paths, whatever the client accepts.
-API_PREFIXES = ("/api/", "/s/", "/.well-known/", "/internal/", "/ws/")
-API_PATHS = frozenset({"/api", "/s", "/ws", "/openapi.json", "/healthz", "/readyz"})
+# These are API paths, whatever the client accepts. Not `/s/`: people follow short links, and the
+# shortener answers a browser there with pages (apps/shortener/views.py), so the gateway's own
+# refusals of a short link (a rate limit, a malformed path) are pages for a browser too.
+API_PREFIXES = ("/api/", "/.well-known/", "/internal/", "/ws/")
+API_PATHS = frozenset({"/api", "/ws", "/openapi.json", "/healthz", "/readyz"})
 
 TITLES = {
     400: "Bad request",
@@ -28,6 +30,7 @@ TITLES = {
     404: "Page not found",
     408: "Too slow",
     413: "Too large",
+    414: "Address too long",
     429: "Too many requests",
     502: "Something went wrong",
     503: "Not available right now",

@@ -140,3 +140,38 @@ def test_a_websocket_path_is_normalized_too(gateway: Gateway) -> None:
 
     assert response.status == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/api/tasks/" + "a" * 4000,
+        "/api/tasks?q=" + "a" * 4000,
+        "/api/tasks/" + "%C3%A9" * 700,
+        "/api/tasks/" + "^" * 1500,  # 1,511 bytes sent, 4,511 forwarded once normalized to %5E
+    ],
+)
+def test_an_address_too_long_to_forward_is_refused_in_the_contract(gateway: Gateway, target: str) -> None:
+    response = rawhttp.get(gateway.base_url, target.encode("utf-8"), token=gateway.stack.token())
+
+    assert response.status == 414
+    assert response.json()["error"]["code"] == "uri_too_long"
+
+
+def test_the_longest_address_forwarded_reaches_the_service(gateway: Gateway) -> None:
+    path = "/api/tasks/" + "a" * (3999 - len("/api/tasks/") - 1)  # with the query's `?`: 3,999 bytes
+
+    response = rawhttp.get(gateway.base_url, path + "?", token=gateway.stack.token())
+
+    assert response.status == 200
+    assert response.json()["raw_path"] == path
+
+
+@pytest.mark.parametrize("target", ["/s/abc%00def", "/s/" + "a" * 4000])
+def test_a_browser_following_a_malformed_short_link_reads_a_page(gateway: Gateway, target: str) -> None:
+    page = rawhttp.get(gateway.base_url, target, extra="Accept: text/html\r\n")
+    script = rawhttp.get(gateway.base_url, target)
+
+    assert page.status == script.status >= 400
+    assert page.headers["content-type"].startswith("text/html") and b"<!doctype html>" in page.body
+    assert script.json()["error"]["code"] in {"invalid_path", "uri_too_long"}
