@@ -17,9 +17,9 @@ from starlette.responses import HTMLResponse
 
 from gateway.errors import GatewayError
 
-# These are API paths, whatever the client accepts. Not `/s/`: people follow short links, and the
-# shortener answers a browser there with pages (apps/shortener/views.py), so the gateway's own
-# refusals of a short link (a rate limit, a malformed path) are pages for a browser too.
+# The same split as apps/common/errors.py: these are API paths, whatever the client accepts. Not
+# `/s/`: people follow short links, so the gateway's own refusals of one (a rate limit, a malformed
+# path) are pages for a browser, as the shortener's are.
 API_PREFIXES = ("/api/", "/.well-known/", "/internal/", "/ws/")
 API_PATHS = frozenset({"/api", "/ws", "/openapi.json", "/healthz", "/readyz"})
 

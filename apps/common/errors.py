@@ -34,9 +34,11 @@ from django.views.debug import ExceptionReporter
 request_logger = logging.getLogger("django.request")
 security_logger = logging.getLogger("django.security")
 
-API_PREFIXES = ("/api/", "/s/", "/.well-known/", "/internal/")
+# Not `/s/`: people follow short links, so a browser there reads pages (the shortener's own, and
+# these for what it did not answer itself), as it does from the gateway (gateway/pages.py).
+API_PREFIXES = ("/api/", "/.well-known/", "/internal/")
 # A service's own machine-readable endpoints, reached by the gateway and scripts, never by a browser page.
-API_PATHS = frozenset({"/api", "/s", "/openapi.json", "/healthz", "/readyz"})
+API_PATHS = frozenset({"/api", "/openapi.json", "/healthz", "/readyz"})
 
 # The code and the sentence a client gets for a status nobody described more precisely.
 STATUS_ERRORS: dict[int, tuple[str, str]] = {

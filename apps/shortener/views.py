@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from apps.common.errors import error_body
+from apps.common.errors import error_body, wants_html
 from apps.common.exceptions import RateLimited, Unavailable
 from apps.shortener import grants, selectors, services, throttle
 from apps.shortener.models import Link, LinkStatus
@@ -23,13 +23,8 @@ ENDED = {
 _NO_STORE = "private, no-store"
 
 
-def _wants_page(request: HttpRequest) -> bool:
-    accept = request.headers.get("Accept", "").lower()
-    return "text/html" in accept and "json" not in accept.split(",")[0]
-
-
 def _refusal(request: HttpRequest, status: int, code: str, title: str, sentence: str, **extra: object) -> HttpResponse:
-    if _wants_page(request):
+    if wants_html(request):
         response = render(
             request, "shortener/refused.html", {"status": status, "title": title, "sentence": sentence}, status=status
         )
@@ -45,7 +40,7 @@ def _refusal(request: HttpRequest, status: int, code: str, title: str, sentence:
 def _gate(
     request: HttpRequest, link: Link, *, status: int, code: str, message: str, retry_after: int | None = None
 ) -> HttpResponse:
-    if _wants_page(request):
+    if wants_html(request):
         context = {
             "code": link.code,
             "error": message if code != "password_required" else "",

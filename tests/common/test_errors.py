@@ -31,13 +31,22 @@ def assert_error_contract(response, status: int, code: str | None = None) -> dic
     return error
 
 
-@pytest.mark.parametrize("path", ["/api/nothing-here", "/.well-known/nothing", "/internal/nothing", "/s/nothing"])
+@pytest.mark.parametrize("path", ["/api/nothing-here", "/.well-known/nothing", "/internal/nothing"])
 def test_an_unmatched_api_path_is_json_and_names_no_pattern(anyone, debug, path) -> None:
     response = anyone.get(path, **BROWSER)
 
     error = assert_error_contract(response, 404, "not_found")
     assert "api/echo" not in response.content.decode()
     assert "URLconf" not in error["message"]
+
+
+def test_an_unmatched_short_link_path_is_a_page_for_a_browser_and_json_for_a_script(anyone, debug) -> None:
+    page = anyone.get("/s/nothing/more", **BROWSER)
+    script = anyone.get("/s/nothing/more")
+
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+    assert b"URLconf" not in page.content
+    assert_error_contract(script, 404, "not_found")
 
 
 @pytest.mark.parametrize("path", ["/api/crash", "/api/drf-crash", "/api/ninja-crash"])
