@@ -42,10 +42,10 @@ def password_attempt_admit(code: str, client: str) -> None:
             if not limiter.hit(limit, *identifiers):
                 reset_at, _ = limiter.get_window_stats(limit, *identifiers)
                 raise RateLimited(
-                    "Too many wrong passwords for this link: wait before trying again",
+                    "Too many password attempts for this link",
                     retry_after=max(1, math.ceil(reset_at - time.time())),
                 )
     except RateLimited:
         raise
     except Exception as error:  # the storage's connection errors: refuse rather than allow unlimited guesses
-        raise Unavailable("Passwords cannot be checked right now; try again shortly", retry_after=5) from error
+        raise Unavailable("Passwords cannot be checked right now", retry_after=5) from error

@@ -122,7 +122,7 @@ def test_guessing_is_throttled_and_never_succeeds(alice) -> None:
     assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
     assert refused.json()["error"]["code"] == "rate_limited"
     page = visit(code, method="post", data={"password": "the-real-one"}, html=True)
-    assert page.status_code == 429 and b"Try again in" in page.content
+    assert page.status_code == 429 and b"Too many password attempts for this link. Try again in" in page.content
     # Other clients are limited per link too: 30 guesses an hour across everyone.
     spread = [visit(code, method="post", data={"password": "x"}, ip=f"203.0.113.{n}").status_code for n in range(40)]
     assert spread.count(429) >= 15
